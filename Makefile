@@ -1,0 +1,32 @@
+# Every target installs what it needs into .venv first (nothing by hand), then runs.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-full bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: load MediaPipe's stock models and prove TFLite = PyTorch = ONNX Runtime on real photos.
+demo: $(STAMP)
+	$(VENV)/bin/holotune models verify
+
+## The default test suite (slow tests excluded; about 5 minutes on 2 cores).
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-full: $(STAMP)
+	$(PY) -m pytest -m ""
+
+bench: $(STAMP)
+	$(PY) benchmarks/models.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info

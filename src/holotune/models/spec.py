@@ -1,0 +1,158 @@
+"""What each MediaPipe Holistic model is: file, input, outputs and heads.
+
+Input sizes, value ranges and border modes are MediaPipe's own ``ImageToTensorCalculatorOptions``
+for mediapipe 0.10.21 (see ``shared/reference/tflite_to_torch.md`` §2 and
+``mediapipe_holistic.md`` §4); output meanings come from the MediaPipe graphs that decode them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One model output.
+
+    Attributes:
+        name: holotune's name for it (also the ONNX output name).
+        tflite_name: the TFLite output tensor name.
+        shape: per-sample shape in TFLite (NHWC) layout, batch excluded.
+        meaning: what the numbers are, with units.
+        compare: how parity is measured: ``"raw"`` values, or ``"sigmoid"`` of logits whose raw scale
+            is meaningless (segmentation logits reach -1800; only the probability matters).
+    """
+
+    name: str
+    tflite_name: str
+    shape: tuple[int, ...]
+    meaning: str
+    compare: str = "raw"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model MediaPipe Holistic runs.
+
+    Attributes:
+        name: holotune's model name (the factory key).
+        tflite_path: path of the ``.tflite`` file inside the installed ``mediapipe`` package.
+        input_size: (height, width) in pixels.
+        input_range: (min, max) of the float input; uint8 pixels map as ``u8 * (max - min) / 255 + min``.
+        keep_aspect_ratio: MediaPipe letterboxes the ROI to the input instead of stretching it.
+        border: how MediaPipe fills crop pixels outside the image: ``"zero"`` or ``"replicate"``.
+        outputs: in TFLite output order.
+        module: the fine-tuning module this model serves (``face_mesh``, ``hands``, ``pose``) or ``None``.
+    """
+
+    name: str
+    tflite_path: str
+    input_size: tuple[int, int]
+    input_range: tuple[float, float]
+    keep_aspect_ratio: bool
+    border: str
+    outputs: tuple[OutputSpec, ...]
+    module: str | None = None
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def output(self, name: str) -> OutputSpec:
+        for o in self.outputs:
+            if o.name == name:
+                return o
+        raise KeyError(f"model {self.name!r} has no output {name!r}; outputs: {self.output_names}")
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="pose_detection",
+            tflite_path="modules/pose_detection/pose_detection.tflite",
+            input_size=(224, 224),
+            input_range=(-1.0, 1.0),
+            keep_aspect_ratio=True,
+            border="zero",
+            outputs=(
+                OutputSpec("boxes", "Identity", (2254, 12),
+                           "per SSD anchor: box (xc, yc, w, h) + 4 keypoints (x, y), 224-px units, offsets from the anchor"),
+                OutputSpec("scores", "Identity_1", (2254, 1), "per SSD anchor: person score logit"),
+            ),
+        ),
+        ModelSpec(
+            name="pose_landmark_full",
+            tflite_path="modules/pose_landmark/pose_landmark_full.tflite",
+            input_size=(256, 256),
+            input_range=(0.0, 1.0),
+            keep_aspect_ratio=True,
+            border="replicate",
+            module="pose",
+            outputs=(
+                OutputSpec("landmarks", "Identity", (195,),
+                           "39 x (x, y, z, visibility logit, presence logit); x, y, z in 256-px crop units"),
+                OutputSpec("pose_flag", "Identity_1", (1,), "pose presence probability (sigmoid applied in-model)"),
+                OutputSpec("segmentation", "Identity_2", (256, 256, 1), "person segmentation logits", compare="sigmoid"),
+                OutputSpec("heatmap", "Identity_3", (64, 64, 39), "per-landmark heatmap logits, 64x64"),
+                OutputSpec("world_landmarks", "Identity_4", (117,), "39 x (x, y, z) in metres, hip-centred"),
+            ),
+        ),
+        ModelSpec(
+            name="face_detection_short_range",
+            tflite_path="modules/face_detection/face_detection_short_range.tflite",
+            input_size=(128, 128),
+            input_range=(-1.0, 1.0),
+            keep_aspect_ratio=True,
+            border="zero",
+            outputs=(
+                OutputSpec("regressors", "regressors", (896, 16),
+                           "per SSD anchor: box (xc, yc, w, h) + 6 keypoints (x, y), 128-px units, offsets from the anchor"),
+                OutputSpec("classificators", "classificators", (896, 1), "per SSD anchor: face score logit"),
+            ),
+        ),
+        ModelSpec(
+            name="face_landmark",
+            tflite_path="modules/face_landmark/face_landmark.tflite",
+            input_size=(192, 192),
+            input_range=(0.0, 1.0),
+            keep_aspect_ratio=False,
+            border="replicate",
+            module="face_mesh",
+            outputs=(
+                OutputSpec("landmarks", "conv2d_21", (1, 1, 1404), "468 x (x, y, z) in 192-px crop units"),
+                OutputSpec("face_flag", "conv2d_31", (1, 1, 1), "face presence logit (MediaPipe applies the sigmoid)"),
+            ),
+        ),
+        ModelSpec(
+            name="hand_recrop",
+            tflite_path="modules/holistic_landmark/hand_recrop.tflite",
+            input_size=(256, 256),
+            input_range=(0.0, 1.0),
+            keep_aspect_ratio=True,
+            border="replicate",
+            outputs=(
+                OutputSpec("crop", "output_crop", (1, 1, 4),
+                           "2 x (x, y) in 256-px crop units: hand centre, then a point towards the wrist"),
+            ),
+        ),
+        ModelSpec(
+            name="hand_landmark_full",
+            tflite_path="modules/hand_landmark/hand_landmark_full.tflite",
+            input_size=(224, 224),
+            input_range=(0.0, 1.0),
+            keep_aspect_ratio=True,
+            border="replicate",
+            module="hands",
+            outputs=(
+                OutputSpec("landmarks", "Identity", (63,), "21 x (x, y, z) in 224-px crop units"),
+                OutputSpec("hand_flag", "Identity_1", (1,), "hand presence probability (sigmoid applied in-model)"),
+                OutputSpec("handedness", "Identity_2", (1,), "probability the hand is a right hand (sigmoid applied in-model)"),
+                OutputSpec("world_landmarks", "Identity_3", (63,), "21 x (x, y, z) in metres"),
+            ),
+        ),
+    )
+}
+
+# The fine-tuning modules and the landmark model each one adapts.
+MODULE_MODELS: dict[str, str] = {s.module: s.name for s in MODEL_SPECS.values() if s.module}
