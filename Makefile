@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-full bench clean
+.PHONY: install demo test test-full bench params clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+
+## Regenerate params.yaml from conf/ (DVC reads params.yaml; conf/ is the source).
+params: $(STAMP)
+	$(PY) tools/params.py
