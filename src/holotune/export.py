@@ -20,11 +20,14 @@ INPUT_NAME = "input"
 
 
 class SplitPReLU(nn.Module):
-    """PReLU as ``relu(x) - a * relu(-x)``: the same numbers, but ONNX Runtime fuses it.
+    """PReLU rewritten as ``a * x + (1 - a) * relu(x)``, with both products as depthwise 1x1 convs.
 
-    ORT's ``PRelu`` node is not fused with the preceding Conv and gets wrapped in layout
-    reorders; on face_landmark it took 65% of the run time. This form runs about 1.6x faster
-    (``shared/reference/tflite_to_torch.md`` §8, gotcha 13). Used only at export time.
+    Same numbers, but ONNX Runtime keeps it in its fast blocked conv layout. ORT's ``PRelu`` node
+    is not fused with the preceding Conv and gets wrapped in layout reorders (65% of
+    face_landmark's run time); the element-wise form ``relu(x) - a * relu(-x)`` still needs
+    reorders around Neg/Mul/Sub. Measured in one run on 2 vCPUs (ratio to TFLite/XNNPACK):
+    face_landmark 2.89 (PRelu) / 1.52 (element-wise) / 1.06 (this); hand_recrop 1.68 / 1.64 / 1.27.
+    Used only at export time; training keeps ``nn.PReLU``.
     """
 
     def __init__(self, prelu: nn.PReLU):
@@ -32,8 +35,12 @@ class SplitPReLU(nn.Module):
         self.weight = prelu.weight
 
     def forward(self, x: Tensor) -> Tensor:
-        alpha = self.weight.reshape((1, -1) + (1,) * (x.dim() - 2))
-        return F.relu(x) - alpha * F.relu(-x)
+        if x.dim() != 4:
+            alpha = self.weight.reshape((1, -1) + (1,) * (x.dim() - 2))
+            return alpha * x + (1 - alpha) * F.relu(x)
+        channels = x.shape[1]
+        alpha = self.weight.expand(channels).reshape(channels, 1, 1, 1)
+        return F.conv2d(x, alpha, groups=channels) + F.conv2d(F.relu(x), 1 - alpha, groups=channels)
 
 
 def exportable(model: nn.Module) -> nn.Module:
@@ -106,3 +113,23 @@ class _quiet_exporter:
     def __exit__(self, *exc):
         for n, level in self._levels.items():
             logging.getLogger(n).setLevel(level)
+
+
+def export_stock_models(directory: str | Path | None = None, *, force: bool = False) -> dict[str, Path]:
+    """Export every stock MediaPipe model to ``directory`` (default: where the runtime looks).
+
+    Existing files are kept unless ``force``; returns model name -> ONNX path.
+    """
+    from holotune.models import create_model, list_models
+    from holotune.runtime.sessions import stock_model_dir
+
+    directory = Path(directory) if directory else stock_model_dir()
+    paths = {}
+    for name in list_models():
+        path = directory / f"{name}.onnx"
+        if force or not path.is_file():
+            tmp = path.with_suffix(".onnx.partial")
+            export_onnx(create_model(name), tmp)
+            tmp.replace(path)  # atomic: a reader never sees a half-written model
+        paths[name] = path
+    return paths

@@ -4,34 +4,32 @@
 >>> face = create_model("face_landmark")          # MediaPipe's weights, nn.Conv2d / nn.PReLU layers
 >>> feats = face.forward_features(x)              # trunk: {"p_re_lu_15": (N, 128, 6, 6)}
 >>> landmarks, face_flag = face.forward_head(feats)
+
+Only :mod:`holotune.models.spec` is imported eagerly: the torch-free runtime reads the specs,
+and everything that needs torch loads on first use.
 """
 
-from holotune.models.factory import (
-    UnknownModelError,
-    create_model,
-    get_spec,
-    list_models,
-    load_graph,
-    mediapipe_root,
-    tflite_path,
-)
-from holotune.models.spec import MODEL_SPECS, MODULE_MODELS, ModelSpec, OutputSpec
-from holotune.models.tflite_graph import TFLiteFormatError, read_tflite
-from holotune.models.tflite_module import TFLiteModule
+from importlib import import_module
 
-__all__ = [
-    "MODEL_SPECS",
-    "MODULE_MODELS",
-    "ModelSpec",
-    "OutputSpec",
-    "TFLiteFormatError",
-    "TFLiteModule",
-    "UnknownModelError",
-    "create_model",
-    "get_spec",
-    "list_models",
-    "load_graph",
-    "mediapipe_root",
-    "read_tflite",
-    "tflite_path",
-]
+from holotune.models.spec import MODEL_SPECS, MODULE_MODELS, ModelSpec, OutputSpec
+
+_LAZY = {
+    "UnknownModelError": "holotune.models.factory",
+    "create_model": "holotune.models.factory",
+    "get_spec": "holotune.models.factory",
+    "list_models": "holotune.models.factory",
+    "load_graph": "holotune.models.factory",
+    "mediapipe_root": "holotune.models.factory",
+    "tflite_path": "holotune.models.factory",
+    "TFLiteFormatError": "holotune.models.tflite_graph",
+    "read_tflite": "holotune.models.tflite_graph",
+    "TFLiteModule": "holotune.models.tflite_module",
+}
+
+__all__ = ["MODEL_SPECS", "MODULE_MODELS", "ModelSpec", "OutputSpec", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'holotune.models' has no attribute {name!r}")

@@ -66,7 +66,12 @@ def resize_bilinear(x: Tensor, size: tuple[int, int], align_corners: bool, half_
     if align_corners:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
     if half_pixel_centers:
-        # Half-pixel centres with edge clamping: exactly PyTorch's align_corners=False.
+        # Half-pixel centres with edge clamping: exactly PyTorch's align_corners=False. An exact
+        # integer factor is passed as scale_factor, which exports as a constant ONNX Resize scale
+        # instead of sizes computed at run time from the (dynamic) input shape.
+        in_h, in_w = x.shape[2], x.shape[3]
+        if isinstance(in_h, int) and size[0] % in_h == 0 and size[1] % in_w == 0 and size[0] // in_h == size[1] // in_w:
+            return F.interpolate(x, scale_factor=float(size[0] // in_h), mode="bilinear", align_corners=False)
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
     # TF1 "asymmetric": src = dst * in / out, no half-pixel offset.
     out = x
