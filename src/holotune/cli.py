@@ -2,6 +2,9 @@
 
     holotune models list [--json]
     holotune models verify [NAME ...] [--json] [--tolerance T] [--no-onnx] [--onnx-dir DIR]
+    holotune models export [--dir DIR] [--force]
+    holotune infer IMAGE ... [--json] [--overlay DIR] [--face-mesh M] [--hands M] [--pose M]
+    holotune bench runtime [--images DIR] [--json] [--runs N]
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -63,6 +66,81 @@ def _models_verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _models_export(args: argparse.Namespace) -> int:
+    from holotune.export import export_stock_models
+
+    for name, path in export_stock_models(args.dir, force=args.force).items():
+        print(f"{name:<28}{path}")
+    return 0
+
+
+def _ensure_stock_models() -> None:
+    """Export the stock ONNX models on first use (the runtime itself never imports torch)."""
+    from holotune.runtime.sessions import stock_model_path
+    from holotune.models import list_models
+
+    if not all(stock_model_path(n).is_file() for n in list_models()):
+        from holotune.export import export_stock_models
+
+        print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
+        export_stock_models()
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from holotune.runtime import Holistic, ModelLoadError
+    from holotune.runtime.image import ImageError, load_image
+
+    _ensure_stock_models()
+    try:
+        holistic = Holistic(args.min_detection_confidence, args.min_tracking_confidence,
+                            face_mesh=args.face_mesh, hands=args.hands, pose=args.pose)
+    except (ModelLoadError, ValueError) as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    overlay_dir = Path(args.overlay) if args.overlay else None
+    if overlay_dir:
+        overlay_dir.mkdir(parents=True, exist_ok=True)
+    with holistic:
+        for path in args.images:
+            try:
+                image = load_image(path)
+            except ImageError as exc:
+                failed += 1
+                print(f"holotune: {exc}", file=sys.stderr)
+                if args.json:
+                    print(json.dumps({"image": str(path), "error": str(exc)}))
+                continue
+            result = holistic.process(image)
+            if args.json:
+                print(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0],
+                                  **result.to_dict()}))
+            else:
+                found = [k for k in ("pose", "face", "left_hand", "right_hand") if getattr(result, k) is not None]
+                print(f"{path}: {', '.join(found) if found else 'no person'}")
+            if overlay_dir:
+                import cv2
+
+                from holotune.runtime.overlay import draw_overlay
+
+                target = overlay_dir / f"{Path(path).stem}.png"
+                cv2.imwrite(str(target), cv2.cvtColor(draw_overlay(image, result), cv2.COLOR_RGB2BGR))
+    if failed:
+        print(f"holotune: {failed} of {len(args.images)} image(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _bench_runtime(args: argparse.Namespace) -> int:
+    from holotune.runtime.benchmark import benchmark_runtime, format_table, load_bench_images
+
+    _ensure_stock_models()
+    report = benchmark_runtime(load_bench_images(args.images), runs=args.runs, warmup=args.warmup)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
 def _print_verify_table(report) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.2e}"
@@ -98,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime check")
     p.add_argument("--onnx-dir", default=None, help="keep the exported ONNX files in this folder")
     p.set_defaults(func=_models_verify)
+    p = models_sub.add_parser("export", help="export the stock models to ONNX for the runtime (once per machine)")
+    p.add_argument("--dir", default=None, help="output folder (default: $HOLOTUNE_ONNX_DIR or ~/.cache/holotune)")
+    p.add_argument("--force", action="store_true", help="re-export files that already exist")
+    p.set_defaults(func=_models_export)
+
+    p = sub.add_parser("infer", help="run Holistic (ONNX Runtime) on images: 543 keypoints per image")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--json", action="store_true", help="one JSON line per image")
+    p.add_argument("--overlay", metavar="DIR", help="write <stem>.png with the landmarks drawn into DIR")
+    p.add_argument("--min-detection-confidence", type=float, default=0.5)
+    p.add_argument("--min-tracking-confidence", type=float, default=0.5)
+    for part in ("face-mesh", "hands", "pose"):
+        p.add_argument(f"--{part}", metavar="MODEL", help=f"fine-tuned {part} model: .onnx file or models:/NAME@ALIAS")
+    p.set_defaults(func=_infer)
+
+    bench = sub.add_parser("bench", help="speed benchmarks")
+    bench_sub = bench.add_subparsers(dest="what", required=True)
+    p = bench_sub.add_parser("runtime", help="holotune's Holistic vs mediapipe.solutions.holistic, same images")
+    p.add_argument("--images", metavar="DIR", help="folder of images (default: the sample photos)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--runs", type=int, default=15, help="timed calls per image and runtime")
+    p.add_argument("--warmup", type=int, default=2)
+    p.set_defaults(func=_bench_runtime)
     return parser
 
 

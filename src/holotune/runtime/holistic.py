@@ -1,0 +1,336 @@
+"""MediaPipe Holistic for still images, rebuilt on ONNX Runtime (no torch).
+
+The graph is mediapipe 0.10.21's ``HolisticLandmarkCpu`` as the stock Python solution runs it
+with ``static_image_mode=True, model_complexity=1`` on a fresh instance (see
+``shared/reference/mediapipe_holistic.md``): 8 model runs per person,
+
+    pose_detection -> pose ROI -> pose_landmark_full (+ heatmap refinement, kernel 9)
+      -> face: ROI from pose -> face_detection_short_range -> face-mesh ROI -> face_landmark
+      -> hands (per side): wrist-visibility gate -> ROI from pose -> hand_recrop -> hand_landmark_full
+
+The face branch and the two hands (batched as one call per model) run concurrently, as
+MediaPipe's graph scheduler runs them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from holotune.landmarks import NUM_FACE, NUM_HAND, NUM_KEYPOINTS, NUM_POSE, PoseLandmark
+from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+from holotune.runtime.detection import (
+    FACE_DETECTOR,
+    POSE_DETECTOR,
+    decode_detections,
+    ssd_anchors,
+    weighted_nms,
+)
+from holotune.runtime.geometry import (
+    Crop,
+    Rect,
+    alignment_rect,
+    box_rect,
+    crop_image,
+    landmarks_box_rect,
+    normalize_radians,
+    pad_roi,
+    project_detection_points,
+    project_to_image,
+    remove_letterbox,
+    rotation_between,
+    transform_rect,
+)
+from holotune.runtime.sessions import ModelSession, open_stock, resolve_model_source
+
+# MediaPipe's fixed thresholds (strict '>' for presence/visibility, '>=' for detector scores).
+FACE_DETECTION_MIN_SCORE = 0.5
+FACE_PRESENCE_THRESHOLD = 0.5
+HAND_PRESENCE_THRESHOLD = 0.5
+WRIST_VISIBILITY_THRESHOLD = 0.1
+HEATMAP_KERNEL = 9  # the graph says 7, but stock Python drops that option (reference §1.2)
+HEATMAP_MIN_CONFIDENCE = 0.5
+HAND_Z_NORMALIZATION = 0.4
+# These run one after the other with nothing beside them, so they get the spare cores.
+POSE_STAGE_MODELS = ("pose_detection", "pose_landmark_full")
+# Pose landmarks per hand side: (wrist, pinky, index), the subject's left and right.
+HAND_POSE_POINTS = {
+    "left": (PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY, PoseLandmark.LEFT_INDEX),
+    "right": (PoseLandmark.RIGHT_WRIST, PoseLandmark.RIGHT_PINKY, PoseLandmark.RIGHT_INDEX),
+}
+
+
+@dataclass
+class HolisticResult:
+    """The 543 keypoints of one image, in MediaPipe's normalized image coordinates.
+
+    Attributes:
+        pose: (33, 4) x, y, z, visibility, or ``None``.
+        pose_world: (33, 4) x, y, z in metres (hip-centred), visibility; or ``None``.
+        face: (468, 3) x, y, z, or ``None``.
+        left_hand: (21, 3), the subject's left hand, or ``None``.
+        right_hand: (21, 3), the subject's right hand, or ``None``.
+    """
+
+    pose: np.ndarray | None = None
+    pose_world: np.ndarray | None = None
+    face: np.ndarray | None = None
+    left_hand: np.ndarray | None = None
+    right_hand: np.ndarray | None = None
+
+    def to_array(self) -> np.ndarray:
+        """(543, 4) float32: pose, face, left hand, right hand.
+
+        Rows of a missing part are all NaN; column 3 is the pose visibility and NaN for face and
+        hands, which MediaPipe gives no visibility.
+        """
+        out = np.full((NUM_KEYPOINTS, 4), np.nan, dtype=np.float32)
+        start = 0
+        for part, count in ((self.pose, NUM_POSE), (self.face, NUM_FACE), (self.left_hand, NUM_HAND),
+                            (self.right_hand, NUM_HAND)):
+            if part is not None:
+                out[start : start + count, : part.shape[1]] = part
+            start += count
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-ready: each part as a list of rows, or ``None``."""
+        return {k: (None if v is None else np.round(v.astype(float), 6).tolist())
+                for k, v in vars(self).items()}
+
+
+class Holistic:
+    """MediaPipe Holistic (still images) on ONNX Runtime.
+
+    Args:
+        min_detection_confidence: [0, 1], the pose detector's minimum score (MediaPipe's option).
+        min_tracking_confidence: [0, 1], the pose-presence threshold (MediaPipe's option).
+        face_mesh, hands, pose: replace that landmark model with a fine-tuned one: a local ``.onnx``
+            file (or a folder holding one) or an MLflow URI ``models:/<name>@<alias>``. It must
+            have the stock model's signature.
+        threads: intra-op threads of the two pose models, which run alone (default: up to 2, the
+            cores MediaPipe's scheduler uses here). The face and hand models run on 1 thread each,
+            concurrently, so at most ``max(threads, 2)`` threads compute at any time.
+        parallel: run the face branch and the hands concurrently.
+    """
+
+    def __init__(
+        self,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        *,
+        face_mesh: str | os.PathLike | None = None,
+        hands: str | os.PathLike | None = None,
+        pose: str | os.PathLike | None = None,
+        threads: int | None = None,
+        parallel: bool = True,
+    ):
+        for name, value in (("min_detection_confidence", min_detection_confidence),
+                            ("min_tracking_confidence", min_tracking_confidence)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.min_detection_confidence = float(min_detection_confidence)
+        self.min_tracking_confidence = float(min_tracking_confidence)
+        overrides = {"face_mesh": face_mesh, "hands": hands, "pose": pose}
+        pose_threads = threads or min(2, os.cpu_count() or 1)
+        self.sources: dict[str, str] = {}
+        self._sessions: dict[str, ModelSession] = {}
+        for name in MODEL_SPECS:
+            module = MODEL_SPECS[name].module
+            n_threads = pose_threads if name in POSE_STAGE_MODELS else 1
+            if module and overrides.get(module) is not None:
+                path = resolve_model_source(overrides[module])
+                self._sessions[name] = ModelSession(MODEL_SPECS[name], path, n_threads)
+                self.sources[module] = os.fspath(overrides[module])
+            else:
+                self._sessions[name] = open_stock(name, n_threads)
+        self._pose_anchors = ssd_anchors(POSE_DETECTOR)
+        self._face_anchors = ssd_anchors(FACE_DETECTOR)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="holistic") if parallel else None
+
+    def set_model(self, module: str, session: ModelSession) -> None:
+        """Swap the landmark model of ``module`` (face_mesh | hands | pose); the swap is one assignment."""
+        name = MODULE_MODELS[module]
+        if session.spec.name != name:
+            raise ValueError(f"a {session.spec.name} session cannot serve {module}")
+        self._sessions[name] = session
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "Holistic":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ pipeline
+    def process(self, image: np.ndarray) -> HolisticResult:
+        """Run Holistic on one (H, W, 3) uint8 RGB image; each call is independent (no tracking)."""
+        image = _check_image(image)
+        size = (image.shape[1], image.shape[0])
+        sessions = dict(self._sessions)  # one consistent set of models for this image
+        roi = self._detect_pose(image, size, sessions)
+        if roi is None:
+            return HolisticResult()
+        pose, world = self._pose_landmarks(image, size, roi, sessions)
+        if pose is None:
+            return HolisticResult()
+        if self._pool is not None:
+            face_job = self._pool.submit(self._face, image, size, pose, sessions)
+            left, right = self._hands(image, size, pose, sessions)
+            face = face_job.result()
+        else:
+            face = self._face(image, size, pose, sessions)
+            left, right = self._hands(image, size, pose, sessions)
+        return HolisticResult(pose=pose, pose_world=world, face=face, left_hand=left, right_hand=right)
+
+    def _run(self, sessions: dict[str, ModelSession], name: str, crops_u8: list[np.ndarray]) -> dict[str, np.ndarray]:
+        lo, hi = MODEL_SPECS[name].input_range
+        batch = np.stack(crops_u8).astype(np.float32)
+        batch = batch * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        return sessions[name].run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+
+    def _crop(self, image: np.ndarray, rect: Rect, size: tuple[int, int], name: str) -> tuple[np.ndarray, Crop]:
+        spec = MODEL_SPECS[name]
+        crop = pad_roi(rect, size, spec.input_size, spec.keep_aspect_ratio)
+        return crop_image(image, crop, spec.input_size, border_zero=spec.border == "zero"), crop
+
+    def _detect_pose(self, image, size, sessions) -> Rect | None:
+        pixels, crop = self._crop(image, Rect(0.5, 0.5, 1.0, 1.0), size, "pose_detection")
+        out = self._run(sessions, "pose_detection", [pixels])
+        scores, boxes, kps = decode_detections(out["boxes"][0], out["scores"][0], self._pose_anchors, POSE_DETECTOR,
+                                               self.min_detection_confidence)
+        detections = weighted_nms(scores, boxes, kps, POSE_DETECTOR.min_suppression_threshold, max_detections=1)
+        if not detections:
+            return None
+        keypoints = remove_letterbox(detections[0].keypoints, crop.padding)
+        rect = alignment_rect(keypoints[0], keypoints[1], math.pi / 2, size)
+        return transform_rect(rect, size, scale=1.25)
+
+    def _pose_landmarks(self, image, size, roi, sessions) -> tuple[np.ndarray | None, np.ndarray | None]:
+        pixels, crop = self._crop(image, roi, size, "pose_landmark_full")
+        out = self._run(sessions, "pose_landmark_full", [pixels])
+        if not float(out["pose_flag"][0, 0]) > self.min_tracking_confidence:
+            return None, None
+        h, w = MODEL_SPECS["pose_landmark_full"].input_size
+        raw = out["landmarks"][0].reshape(-1, 5).astype(np.float32)
+        points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w, _sigmoid(raw[:, 3])], axis=1)
+        points[:, :2] = refine_from_heatmap(points[:, :2], out["heatmap"][0])
+        points = project_to_image(remove_letterbox(points, crop.padding), roi)[:NUM_POSE]
+        world = out["world_landmarks"][0].reshape(-1, 3)[:NUM_POSE].astype(np.float32)
+        cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
+        world = np.stack([cos * world[:, 0] - sin * world[:, 1], sin * world[:, 0] + cos * world[:, 1], world[:, 2],
+                          points[:, 3]], axis=1)
+        return points.astype(np.float32), world.astype(np.float32)
+
+    def _face(self, image, size, pose, sessions) -> np.ndarray | None:
+        head = pose[: PoseLandmark.MOUTH_RIGHT + 1, :2].astype(np.float64)  # nose .. mouth: landmarks 0-10
+        rotation = rotation_between(head[PoseLandmark.RIGHT_EYE], head[PoseLandmark.LEFT_EYE], 0.0, size)
+        region = transform_rect(landmarks_box_rect(head, rotation), size, scale=3.0)
+        pixels, crop = self._crop(image, region, size, "face_detection_short_range")
+        out = self._run(sessions, "face_detection_short_range", [pixels])
+        scores, boxes, kps = decode_detections(out["regressors"][0], out["classificators"][0], self._face_anchors,
+                                               FACE_DETECTOR, FACE_DETECTION_MIN_SCORE)
+        detections = weighted_nms(scores, boxes, kps, FACE_DETECTOR.min_suppression_threshold, max_detections=1)
+        if not detections:
+            return None
+        keypoints = project_detection_points(detections[0].keypoints.astype(np.float64), crop.rect, size)
+        rotation = rotation_between(keypoints[0], keypoints[1], 0.0, size)  # right eye -> left eye
+        roi = transform_rect(box_rect(keypoints, rotation), size, scale=2.0, shift_y=-0.1)
+        pixels, crop = self._crop(image, roi, size, "face_landmark")
+        out = self._run(sessions, "face_landmark", [pixels])
+        if not _sigmoid(float(out["face_flag"].reshape(-1)[0])) > FACE_PRESENCE_THRESHOLD:
+            return None
+        h, w = MODEL_SPECS["face_landmark"].input_size
+        raw = out["landmarks"].reshape(-1, 3).astype(np.float32)
+        points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w], axis=1)
+        return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
+
+    def _hands(self, image, size, pose, sessions) -> tuple[np.ndarray | None, np.ndarray | None]:
+        sides = [s for s, (wrist, _, _) in HAND_POSE_POINTS.items() if pose[wrist, 3] > WRIST_VISIBILITY_THRESHOLD]
+        if not sides:
+            return None, None
+        rois = [transform_rect(hand_rect_from_pose(pose, side, size), size, scale=2.7, shift_y=-0.1) for side in sides]
+        crops = [self._crop(image, roi, size, "hand_recrop") for roi in rois]
+        out = self._run(sessions, "hand_recrop", [c[0] for c in crops])
+        h, w = MODEL_SPECS["hand_recrop"].input_size
+        refined = []
+        for k, (roi, (_, crop)) in enumerate(zip(rois, crops)):
+            pts = out["crop"][k].reshape(2, 2).astype(np.float64) / np.array([w, h])
+            pts = project_to_image(remove_letterbox(pts, crop.padding), roi)
+            rect = alignment_rect(pts[0], pts[1], -math.pi / 2, size)
+            refined.append(transform_rect(rect, size, scale=1.0, shift_y=-0.1))
+        crops = [self._crop(image, roi, size, "hand_landmark_full") for roi in refined]
+        out = self._run(sessions, "hand_landmark_full", [c[0] for c in crops])
+        h, w = MODEL_SPECS["hand_landmark_full"].input_size
+        hands: dict[str, np.ndarray | None] = {"left": None, "right": None}
+        for k, (side, roi, (_, crop)) in enumerate(zip(sides, refined, crops)):
+            if not float(out["hand_flag"][k, 0]) > HAND_PRESENCE_THRESHOLD:
+                continue
+            raw = out["landmarks"][k].reshape(-1, 3).astype(np.float32)
+            points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / HAND_Z_NORMALIZATION], axis=1)
+            hands[side] = project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
+        return hands["left"], hands["right"]
+
+
+def hand_rect_from_pose(pose: np.ndarray, side: str, size: tuple[int, int]) -> Rect:
+    """``HandDetectionsFromPoseToRectsCalculator``: a hand ROI from pose wrist, pinky and index.
+
+    Centre at the estimated middle finger ``(2·index + pinky) / 3``, side 2·|middle − wrist|,
+    rotated so the wrist -> middle vector points up; all in pixels.
+    """
+    w_img, h_img = size
+    wrist, pinky, index = (pose[i, :2].astype(np.float64) * (w_img, h_img) for i in HAND_POSE_POINTS[side])
+    middle = (2.0 * index + pinky) / 3.0
+    side_px = 2.0 * math.hypot(*(middle - wrist))
+    rotation = math.pi / 2 - math.atan2(-(middle[1] - wrist[1]), middle[0] - wrist[0])
+    return Rect(middle[0] / w_img, middle[1] / h_img, side_px / w_img, side_px / h_img, normalize_radians(rotation))
+
+
+def refine_from_heatmap(points: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """``RefineLandmarksFromHeatmapCalculator``: move (N, 2) crop-normalized points to the heatmap's
+    local confidence-weighted centroid where the heatmap is confident.
+
+    Args:
+        points: (N, 2) x, y in [0, 1] of the crop.
+        heatmap: (H, W, N) logits.
+    """
+    hm_h, hm_w, _ = heatmap.shape
+    offset = (HEATMAP_KERNEL - 1) // 2
+    out = points.copy()
+    for i, (x, y) in enumerate(points):
+        col, row = int(x * hm_w), int(y * hm_h)  # C++ float->int truncates toward zero
+        # MediaPipe checks `center_col >= hm_height` where it means the row; kept for parity.
+        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
+            continue
+        r0, r1 = max(0, row - offset), min(hm_h, row + offset + 1)
+        c0, c1 = max(0, col - offset), min(hm_w, col + offset + 1)
+        conf = _sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float32))
+        total = conf.sum(dtype=np.float32)
+        if conf.size and conf.max() >= HEATMAP_MIN_CONFIDENCE and total > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[i, 0] = (cols * conf).sum(dtype=np.float32) / hm_w / total
+            out[i, 1] = (rows * conf).sum(dtype=np.float32) / hm_h / total
+    return out
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"image of {image.shape[1]}x{image.shape[0]} pixels is too small to process")
+    return np.ascontiguousarray(image)

@@ -1,0 +1,61 @@
+"""Read an image file into what Holistic takes: (H, W, 3) uint8 RGB, or a clear error naming the file.
+
+Conversions MediaPipe users expect rather than errors: greyscale and palette images become RGB,
+an alpha channel is dropped, 16-bit samples are scaled to 8 bits, and the EXIF orientation is
+applied (as phone photos need).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIN_SIDE = 2  # pixels; MediaPipe's crops need at least 2x2 to interpolate
+
+
+class ImageError(ValueError):
+    """An image file that cannot be turned into an RGB frame; the message names the file."""
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode ``path`` to (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageError: missing, empty, not an image, truncated or corrupt, or smaller than 2x2.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = to_rgb_uint8(img)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for truncated/corrupt data
+        raise ImageError(f"{path}: corrupt or truncated image: {exc}") from None
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
+    return rgb
+
+
+def to_rgb_uint8(img: Image.Image) -> np.ndarray:
+    """Convert a PIL image of any common mode to (H, W, 3) uint8 RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(img, dtype=np.uint32 if img.mode == "I" else np.uint16)
+        top = 65535 if img.mode != "I" or wide.max() > 255 else 255
+        grey = (wide.astype(np.float64) * (255.0 / top) + 0.5).clip(0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if img.mode == "F":
+        raise ValueError("floating-point images are not supported")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA").convert("RGB")  # drop alpha, keep the colour underneath
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))

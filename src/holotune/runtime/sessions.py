@@ -1,0 +1,119 @@
+"""ONNX Runtime sessions for the Holistic models, checked against the stock signature.
+
+The stock ONNX files are exports of MediaPipe's own weights (``holotune models export``); a
+fine-tuned model replaces one of them only if it has the same input and output names and
+per-sample shapes. This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from holotune.models.spec import MODEL_SPECS, ModelSpec
+
+MEDIAPIPE_VERSION = "0.10.21"
+INPUT_NAME = "input"
+
+
+class ModelLoadError(RuntimeError):
+    """A model file or URI that cannot be served: missing, unreadable, or with the wrong signature."""
+
+
+def stock_model_dir() -> Path:
+    """Where the stock ONNX exports live: ``$HOLOTUNE_ONNX_DIR``, else the user cache."""
+    env = os.environ.get("HOLOTUNE_ONNX_DIR")
+    if env:
+        return Path(env)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "holotune" / f"mediapipe-{MEDIAPIPE_VERSION}" / "onnx"
+
+
+def stock_model_path(name: str) -> Path:
+    """The stock ONNX file of model ``name`` (it may not exist yet)."""
+    return stock_model_dir() / f"{name}.onnx"
+
+
+def resolve_model_source(source: str | os.PathLike) -> Path:
+    """A local ``.onnx`` path for ``source``: a file, a folder holding one, or ``models:/<name>@<alias>``.
+
+    MLflow URIs are downloaded through the configured tracking/registry server (imported lazily,
+    so serving from files needs no MLflow).
+    """
+    text = os.fspath(source)
+    if text.startswith("models:/") or text.startswith("runs:/"):
+        try:
+            import mlflow.artifacts
+
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+        except Exception as exc:  # MLflow raises many types; the URI is what the user needs to see
+            raise ModelLoadError(f"{text}: cannot download the model from MLflow: {exc}") from exc
+    else:
+        local = Path(text)
+    if local.is_dir():
+        found = sorted(local.rglob("*.onnx"))
+        if len(found) != 1:
+            raise ModelLoadError(f"{text}: expected exactly one .onnx file in the model folder, found {len(found)}")
+        local = found[0]
+    if not local.is_file():
+        raise ModelLoadError(f"{text}: no such model file")
+    return local
+
+
+class ModelSession:
+    """One model on ONNX Runtime's CPU provider.
+
+    Args:
+        spec: the stock model the file must be signature-compatible with.
+        path: the ``.onnx`` file.
+        threads: intra-op threads (MediaPipe uses 1 per model).
+    """
+
+    def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1):
+        self.spec = spec
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Spinning threads steal the core another branch's session is using.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelLoadError(f"{self.path}: ONNX Runtime cannot load it: {exc}") from exc
+        check_signature(self._session, spec, self.path)
+        self.output_names = spec.output_names
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """(N, 3, H, W) float32 -> outputs by name, each (N, *per-sample shape)."""
+        outs = self._session.run(self.output_names, {INPUT_NAME: x})
+        return dict(zip(self.output_names, outs))
+
+
+def check_signature(session: ort.InferenceSession, spec: ModelSpec, path: Path) -> None:
+    """Raise :class:`ModelLoadError` unless ``session`` has ``spec``'s stock input/output signature."""
+    inputs = session.get_inputs()
+    h, w = spec.input_size
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME or list(inputs[0].shape[1:]) != [3, h, w]:
+        got = [(i.name, i.shape) for i in inputs]
+        raise ModelLoadError(f"{path}: input must be {INPUT_NAME!r} (N, 3, {h}, {w}) for {spec.name}; got {got}")
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    for out in spec.outputs:
+        if out.name not in outputs:
+            raise ModelLoadError(f"{path}: missing output {out.name!r} of {spec.name}; has {sorted(outputs)}")
+        if list(outputs[out.name][1:]) != list(out.shape):
+            raise ModelLoadError(
+                f"{path}: output {out.name!r} has per-sample shape {outputs[out.name][1:]}, {spec.name} needs {list(out.shape)}")
+
+
+def open_stock(name: str, threads: int = 1) -> ModelSession:
+    """A session on the stock export of model ``name``; says how to create it if it is missing."""
+    path = stock_model_path(name)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: stock ONNX model missing; run `holotune models export` once to create it")
+    return ModelSession(MODEL_SPECS[name], path, threads)
