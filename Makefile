@@ -27,6 +27,7 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/models.py
+	$(PY) benchmarks/runtime.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
