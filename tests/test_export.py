@@ -13,12 +13,15 @@ from holotune.models import create_model
 from holotune.models.verification import run_onnx
 
 
-def test_split_prelu_equals_prelu():
+@pytest.mark.parametrize("high, folded", [(0.7, True), (1.0, True), (1.5, False)])
+def test_split_prelu_equals_prelu(high, folded):
     prelu = nn.PReLU(8)
     with torch.no_grad():
-        prelu.weight.copy_(torch.linspace(-0.5, 0.7, 8))
-    x = torch.randn(4, 8, 5, 5)
-    torch.testing.assert_close(SplitPReLU(prelu)(x), prelu(x), rtol=0, atol=1e-6)
+        prelu.weight.copy_(torch.linspace(-0.5, high, 8))
+    split = SplitPReLU(prelu)
+    assert split.fold_relu is folded  # relu((1-a)x) = (1-a)relu(x) only while every a <= 1
+    x = torch.randn(4, 8, 5, 5) * 3
+    torch.testing.assert_close(split(x), prelu(x), rtol=0, atol=1e-6)
 
 
 def test_exportable_swaps_prelu_without_touching_the_model():

@@ -20,19 +20,29 @@ INPUT_NAME = "input"
 
 
 class SplitPReLU(nn.Module):
-    """PReLU rewritten as ``a * x + (1 - a) * relu(x)``, with both products as depthwise 1x1 convs.
+    """PReLU rewritten as depthwise 1x1 convs so ONNX Runtime keeps it in its fast blocked conv layout.
 
-    Same numbers, but ONNX Runtime keeps it in its fast blocked conv layout. ORT's ``PRelu`` node
-    is not fused with the preceding Conv and gets wrapped in layout reorders (65% of
-    face_landmark's run time); the element-wise form ``relu(x) - a * relu(-x)`` still needs
-    reorders around Neg/Mul/Sub. Measured in one run on 2 vCPUs (ratio to TFLite/XNNPACK):
-    face_landmark 2.89 (PRelu) / 1.52 (element-wise) / 1.06 (this); hand_recrop 1.68 / 1.64 / 1.27.
-    Used only at export time; training keeps ``nn.PReLU``.
+    ORT's ``PRelu`` node is not fused with the preceding Conv and gets wrapped in layout reorders
+    (65% of face_landmark's run time); element-wise forms (``relu(x) - a * relu(-x)``, or
+    ``max(x, a * x)``: ``Max`` has no blocked kernel) need reorders too. Two exact forms, picked per
+    module from its alphas when it is built:
+
+    * every alpha <= 1: ``a * x + relu((1 - a) * x)`` (as ``relu((1-a)x) = (1-a) relu(x)`` for
+      ``1 - a >= 0``): two convs, ORT fuses the Relu into one and the Add into the other;
+    * otherwise: ``(1 - a) * relu(x) + a * x``: two convs and a standalone Relu. Written in this
+      order, ORT runs the ``a * x`` conv first and fuses the Add into the Relu-branch conv; the
+      reverse order ran 4-13% slower.
+
+    Measured on 2 vCPUs, ratio to TFLite/XNNPACK at 1 thread, range over 4 interleaved runs:
+    face_landmark 1.09-1.19 (``a*x + (1-a)*relu(x)`` for every module) / 0.91-0.99 (this);
+    hand_recrop 1.26-1.36 / 1.05-1.15. Earlier single run: PRelu node 2.89 (face) / 1.68 (hand),
+    element-wise 1.52 / 1.64. Used only at export time; training keeps ``nn.PReLU``.
     """
 
     def __init__(self, prelu: nn.PReLU):
         super().__init__()
         self.weight = prelu.weight
+        self.fold_relu = bool(prelu.weight.detach().max() <= 1)  # decided here: export cannot branch on data
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -40,7 +50,9 @@ class SplitPReLU(nn.Module):
             return alpha * x + (1 - alpha) * F.relu(x)
         channels = x.shape[1]
         alpha = self.weight.expand(channels).reshape(channels, 1, 1, 1)
-        return F.conv2d(x, alpha, groups=channels) + F.conv2d(F.relu(x), 1 - alpha, groups=channels)
+        if self.fold_relu:
+            return F.conv2d(x, alpha, groups=channels) + F.relu(F.conv2d(x, 1 - alpha, groups=channels))
+        return F.conv2d(F.relu(x), 1 - alpha, groups=channels) + F.conv2d(x, alpha, groups=channels)
 
 
 def exportable(model: nn.Module) -> nn.Module:
