@@ -85,3 +85,33 @@ def test_weighted_nms_averages_the_cluster_by_score():
     np.testing.assert_allclose(first.keypoints, [[0.4, 0.4]])
     assert second.score == 0.8
     assert len(weighted_nms(scores, boxes, keypoints, threshold=0.3, max_detections=1)) == 1
+
+
+def _refine_loop(points, heatmap, kernel=9, min_conf=0.5):
+    """A line-by-line transcription of MediaPipe's RefineLandmarksFromHeatMap."""
+    hm_h, hm_w, _ = heatmap.shape
+    out = points.copy()
+    for i, (x, y) in enumerate(points):
+        col, row = int(x * hm_w), int(y * hm_h)
+        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
+            continue
+        off = (kernel - 1) // 2
+        total = wc = wr = best = 0.0
+        for r in range(max(0, row - off), min(hm_h, row + off + 1)):
+            for c in range(max(0, col - off), min(hm_w, col + off + 1)):
+                conf = 1.0 / (1.0 + math.exp(-heatmap[r, c, i]))
+                total, best, wc, wr = total + conf, max(best, conf), wc + c * conf, wr + r * conf
+        if best >= min_conf and total > 0:
+            out[i] = (wc / hm_w / total, wr / hm_h / total)
+    return out
+
+
+def test_heatmap_refinement_matches_mediapipes_loop():
+    from holotune.runtime.holistic import refine_from_heatmap
+
+    rng = np.random.default_rng(0)
+    heatmap = rng.normal(-1.0, 2.0, size=(64, 64, 39)).astype(np.float32)
+    # Points inside, on every edge, just outside (truncation keeps -0.01 at column 0), and far out.
+    points = rng.uniform(0, 1, size=(39, 2)).astype(np.float32)
+    points[:6] = [[0.0, 0.0], [0.999, 0.999], [-0.01, 0.5], [0.5, -0.01], [1.2, 0.5], [0.5, 1.5]]
+    np.testing.assert_allclose(refine_from_heatmap(points, heatmap), _refine_loop(points, heatmap), atol=1e-5)

@@ -8,8 +8,8 @@ with ``static_image_mode=True, model_complexity=1`` on a fresh instance (see
       -> face: ROI from pose -> face_detection_short_range -> face-mesh ROI -> face_landmark
       -> hands (per side): wrist-visibility gate -> ROI from pose -> hand_recrop -> hand_landmark_full
 
-The face branch and the two hands (batched as one call per model) run concurrently, as
-MediaPipe's graph scheduler runs them.
+The face branch and each hand run as concurrent tasks, as MediaPipe's graph scheduler runs them;
+the pose stage, which runs alone, gets the spare cores instead.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ class Holistic:
                 self._sessions[name] = open_stock(name, n_threads)
         self._pose_anchors = ssd_anchors(POSE_DETECTOR)
         self._face_anchors = ssd_anchors(FACE_DETECTOR)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="holistic") if parallel else None
+        # Face, left hand and right hand are independent: one task each.
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="holistic") if parallel else None
 
     def set_model(self, module: str, session: ModelSession) -> None:
         """Swap the landmark model of ``module`` (face_mesh | hands | pose); the swap is one assignment."""
@@ -182,14 +183,17 @@ class Holistic:
         pose, world = self._pose_landmarks(image, size, roi, sessions)
         if pose is None:
             return HolisticResult()
+        sides = [s for s, (wrist, _, _) in HAND_POSE_POINTS.items() if pose[wrist, 3] > WRIST_VISIBILITY_THRESHOLD]
         if self._pool is not None:
             face_job = self._pool.submit(self._face, image, size, pose, sessions)
-            left, right = self._hands(image, size, pose, sessions)
+            hand_jobs = {side: self._pool.submit(self._hand, image, size, pose, side, sessions) for side in sides}
+            hands = {side: job.result() for side, job in hand_jobs.items()}
             face = face_job.result()
         else:
             face = self._face(image, size, pose, sessions)
-            left, right = self._hands(image, size, pose, sessions)
-        return HolisticResult(pose=pose, pose_world=world, face=face, left_hand=left, right_hand=right)
+            hands = {side: self._hand(image, size, pose, side, sessions) for side in sides}
+        return HolisticResult(pose=pose, pose_world=world, face=face, left_hand=hands.get("left"),
+                              right_hand=hands.get("right"))
 
     def _run(self, sessions: dict[str, ModelSession], name: str, crops_u8: list[np.ndarray]) -> dict[str, np.ndarray]:
         lo, hi = MODEL_SPECS[name].input_range
@@ -253,31 +257,23 @@ class Holistic:
         points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w], axis=1)
         return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
 
-    def _hands(self, image, size, pose, sessions) -> tuple[np.ndarray | None, np.ndarray | None]:
-        sides = [s for s, (wrist, _, _) in HAND_POSE_POINTS.items() if pose[wrist, 3] > WRIST_VISIBILITY_THRESHOLD]
-        if not sides:
-            return None, None
-        rois = [transform_rect(hand_rect_from_pose(pose, side, size), size, scale=2.7, shift_y=-0.1) for side in sides]
-        crops = [self._crop(image, roi, size, "hand_recrop") for roi in rois]
-        out = self._run(sessions, "hand_recrop", [c[0] for c in crops])
+    def _hand(self, image, size, pose, side, sessions) -> np.ndarray | None:
+        """One hand (``side`` = the subject's ``left`` or ``right``); the wrist gate was passed."""
+        roi = transform_rect(hand_rect_from_pose(pose, side, size), size, scale=2.7, shift_y=-0.1)
+        pixels, crop = self._crop(image, roi, size, "hand_recrop")
+        out = self._run(sessions, "hand_recrop", [pixels])
         h, w = MODEL_SPECS["hand_recrop"].input_size
-        refined = []
-        for k, (roi, (_, crop)) in enumerate(zip(rois, crops)):
-            pts = out["crop"][k].reshape(2, 2).astype(np.float64) / np.array([w, h])
-            pts = project_to_image(remove_letterbox(pts, crop.padding), roi)
-            rect = alignment_rect(pts[0], pts[1], -math.pi / 2, size)
-            refined.append(transform_rect(rect, size, scale=1.0, shift_y=-0.1))
-        crops = [self._crop(image, roi, size, "hand_landmark_full") for roi in refined]
-        out = self._run(sessions, "hand_landmark_full", [c[0] for c in crops])
+        points = out["crop"][0].reshape(2, 2).astype(np.float64) / np.array([w, h])
+        points = project_to_image(remove_letterbox(points, crop.padding), roi)
+        roi = transform_rect(alignment_rect(points[0], points[1], -math.pi / 2, size), size, scale=1.0, shift_y=-0.1)
+        pixels, crop = self._crop(image, roi, size, "hand_landmark_full")
+        out = self._run(sessions, "hand_landmark_full", [pixels])
+        if not float(out["hand_flag"][0, 0]) > HAND_PRESENCE_THRESHOLD:
+            return None
         h, w = MODEL_SPECS["hand_landmark_full"].input_size
-        hands: dict[str, np.ndarray | None] = {"left": None, "right": None}
-        for k, (side, roi, (_, crop)) in enumerate(zip(sides, refined, crops)):
-            if not float(out["hand_flag"][k, 0]) > HAND_PRESENCE_THRESHOLD:
-                continue
-            raw = out["landmarks"][k].reshape(-1, 3).astype(np.float32)
-            points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / HAND_Z_NORMALIZATION], axis=1)
-            hands[side] = project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
-        return hands["left"], hands["right"]
+        raw = out["landmarks"][0].reshape(-1, 3).astype(np.float32)
+        points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / HAND_Z_NORMALIZATION], axis=1)
+        return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
 
 
 def hand_rect_from_pose(pose: np.ndarray, side: str, size: tuple[int, int]) -> Rect:
@@ -302,22 +298,26 @@ def refine_from_heatmap(points: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
         points: (N, 2) x, y in [0, 1] of the crop.
         heatmap: (H, W, N) logits.
     """
-    hm_h, hm_w, _ = heatmap.shape
+    hm_h, hm_w, n = heatmap.shape
     offset = (HEATMAP_KERNEL - 1) // 2
+    cols = np.trunc(points[:, 0] * hm_w).astype(np.int64)  # C++ float->int truncates toward zero
+    rows = np.trunc(points[:, 1] * hm_h).astype(np.int64)
+    # MediaPipe checks `center_col >= hm_height` where it means the row; kept for parity.
+    inside = (cols >= 0) & (cols < hm_w) & (rows >= 0) & (cols < hm_h)
+    # Windows are clipped at the map's edges: out-of-map cells count as zero confidence. (A row
+    # past the bottom that slips through the check above gets a partial or empty window.)
+    window = np.arange(HEATMAP_KERNEL) - offset
+    r, c = rows[:, None] + window, cols[:, None] + window  # (N, K) in heatmap coordinates
+    valid = ((r >= 0) & (r < hm_h))[:, :, None] & ((c >= 0) & (c < hm_w))[:, None, :]  # (N, K, K)
+    logits = heatmap[np.clip(r, 0, hm_h - 1)[:, :, None], np.clip(c, 0, hm_w - 1)[:, None, :], np.arange(n)[:, None, None]]
+    conf = np.where(valid, _sigmoid(logits.astype(np.float32)), np.float32(0.0))
+    total = conf.sum(axis=(1, 2), dtype=np.float32)
+    refine = inside & (conf.max(axis=(1, 2)) >= HEATMAP_MIN_CONFIDENCE) & (total > 0)
     out = points.copy()
-    for i, (x, y) in enumerate(points):
-        col, row = int(x * hm_w), int(y * hm_h)  # C++ float->int truncates toward zero
-        # MediaPipe checks `center_col >= hm_height` where it means the row; kept for parity.
-        if col < 0 or col >= hm_w or row < 0 or col >= hm_h:
-            continue
-        r0, r1 = max(0, row - offset), min(hm_h, row + offset + 1)
-        c0, c1 = max(0, col - offset), min(hm_w, col + offset + 1)
-        conf = _sigmoid(heatmap[r0:r1, c0:c1, i].astype(np.float32))
-        total = conf.sum(dtype=np.float32)
-        if conf.size and conf.max() >= HEATMAP_MIN_CONFIDENCE and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = (cols * conf).sum(dtype=np.float32) / hm_w / total
-            out[i, 1] = (rows * conf).sum(dtype=np.float32) / hm_h / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = (conf * c[:, None, :]).sum(axis=(1, 2), dtype=np.float32) / hm_w / total
+        y = (conf * r[:, :, None]).sum(axis=(1, 2), dtype=np.float32) / hm_h / total
+    out[refine, 0], out[refine, 1] = x[refine], y[refine]
     return out
 
 
