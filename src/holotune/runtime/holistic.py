@@ -57,6 +57,12 @@ HEATMAP_MIN_CONFIDENCE = 0.5
 HAND_Z_NORMALIZATION = 0.4
 # These run one after the other with nothing beside them, so they get the spare cores.
 POSE_STAGE_MODELS = ("pose_detection", "pose_landmark_full")
+# Outputs Holistic reads, where a model has others: the rest are pruned from the graph, not computed
+# (pose segmentation is off in Holistic by default and was half of pose_landmark_full's time).
+USED_OUTPUTS = {
+    "pose_landmark_full": ["landmarks", "pose_flag", "heatmap", "world_landmarks"],
+    "hand_landmark_full": ["landmarks", "hand_flag"],
+}
 # Pose landmarks per hand side: (wrist, pinky, index), the subject's left and right.
 HAND_POSE_POINTS = {
     "left": (PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY, PoseLandmark.LEFT_INDEX),
@@ -142,12 +148,13 @@ class Holistic:
         for name in MODEL_SPECS:
             module = MODEL_SPECS[name].module
             n_threads = pose_threads if name in POSE_STAGE_MODELS else 1
+            outputs = USED_OUTPUTS.get(name)
             if module and overrides.get(module) is not None:
                 path = resolve_model_source(overrides[module])
-                self._sessions[name] = ModelSession(MODEL_SPECS[name], path, n_threads)
+                self._sessions[name] = ModelSession(MODEL_SPECS[name], path, n_threads, outputs)
                 self.sources[module] = os.fspath(overrides[module])
             else:
-                self._sessions[name] = open_stock(name, n_threads)
+                self._sessions[name] = open_stock(name, n_threads, outputs)
         self._pose_anchors = ssd_anchors(POSE_DETECTOR)
         self._face_anchors = ssd_anchors(FACE_DETECTOR)
         # Face, left hand and right hand are independent: one task each.
@@ -158,6 +165,9 @@ class Holistic:
         name = MODULE_MODELS[module]
         if session.spec.name != name:
             raise ValueError(f"a {session.spec.name} session cannot serve {module}")
+        missing = set(USED_OUTPUTS.get(name, session.spec.output_names)) - set(session.output_names)
+        if missing:
+            raise ValueError(f"the {name} session does not compute {sorted(missing)}, which Holistic reads")
         self._sessions[name] = session
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from holotune.models.spec import MODEL_SPECS, ModelSpec
@@ -70,11 +71,24 @@ class ModelSession:
         spec: the stock model the file must be signature-compatible with.
         path: the ``.onnx`` file.
         threads: intra-op threads (MediaPipe uses 1 per model).
+        outputs: compute only these outputs (default: all). The graph is pruned to what they need:
+            Holistic never reads pose segmentation, which is half of pose_landmark_full's work.
     """
 
-    def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1):
+    def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1, outputs: list[str] | None = None):
         self.spec = spec
         self.path = Path(path)
+        try:
+            model = onnx.load(str(self.path))
+        except Exception as exc:
+            raise ModelLoadError(f"{self.path}: not a readable ONNX model: {exc}") from exc
+        check_signature(model, spec, self.path)
+        self.output_names = list(outputs or spec.output_names)
+        unknown = set(self.output_names) - set(spec.output_names)
+        if unknown:
+            raise ValueError(f"{spec.name} has no output(s) {sorted(unknown)}")
+        if self.output_names != spec.output_names:
+            model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], self.output_names)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -85,37 +99,39 @@ class ModelSession:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelLoadError(f"{self.path}: ONNX Runtime cannot load it: {exc}") from exc
-        check_signature(self._session, spec, self.path)
-        self.output_names = spec.output_names
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """(N, 3, H, W) float32 -> outputs by name, each (N, *per-sample shape)."""
+        """(N, 3, H, W) float32 -> the session's outputs by name, each (N, *per-sample shape)."""
         outs = self._session.run(self.output_names, {INPUT_NAME: x})
         return dict(zip(self.output_names, outs))
 
 
-def check_signature(session: ort.InferenceSession, spec: ModelSpec, path: Path) -> None:
-    """Raise :class:`ModelLoadError` unless ``session`` has ``spec``'s stock input/output signature."""
-    inputs = session.get_inputs()
+def _dims(value_info) -> list[int | str]:
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value_info.type.tensor_type.shape.dim]
+
+
+def check_signature(model: onnx.ModelProto, spec: ModelSpec, path: Path) -> None:
+    """Raise :class:`ModelLoadError` unless ``model`` has ``spec``'s stock input/output signature."""
+    inputs = list(model.graph.input)
     h, w = spec.input_size
-    if len(inputs) != 1 or inputs[0].name != INPUT_NAME or list(inputs[0].shape[1:]) != [3, h, w]:
-        got = [(i.name, i.shape) for i in inputs]
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME or _dims(inputs[0])[1:] != [3, h, w]:
+        got = [(i.name, _dims(i)) for i in inputs]
         raise ModelLoadError(f"{path}: input must be {INPUT_NAME!r} (N, 3, {h}, {w}) for {spec.name}; got {got}")
-    outputs = {o.name: o.shape for o in session.get_outputs()}
+    outputs = {o.name: _dims(o) for o in model.graph.output}
     for out in spec.outputs:
         if out.name not in outputs:
             raise ModelLoadError(f"{path}: missing output {out.name!r} of {spec.name}; has {sorted(outputs)}")
-        if list(outputs[out.name][1:]) != list(out.shape):
+        if outputs[out.name][1:] != list(out.shape):
             raise ModelLoadError(
                 f"{path}: output {out.name!r} has per-sample shape {outputs[out.name][1:]}, {spec.name} needs {list(out.shape)}")
 
 
-def open_stock(name: str, threads: int = 1) -> ModelSession:
+def open_stock(name: str, threads: int = 1, outputs: list[str] | None = None) -> ModelSession:
     """A session on the stock export of model ``name``; says how to create it if it is missing."""
     path = stock_model_path(name)
     if not path.is_file():
         raise ModelLoadError(f"{path}: stock ONNX model missing; run `holotune models export` once to create it")
-    return ModelSession(MODEL_SPECS[name], path, threads)
+    return ModelSession(MODEL_SPECS[name], path, threads, outputs)
