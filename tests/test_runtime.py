@@ -181,3 +181,21 @@ def test_infer_goes_on_after_a_bad_image_and_exits_nonzero(stock_onnx, tmp_path,
     assert "notes.txt: not an image file" in captured.err and "1 of 2 image(s) failed" in captured.err
     overlay = np.asarray(Image.open(tmp_path / "overlays" / "astronaut.png"))
     assert overlay.shape == (512, 512, 3) and not np.array_equal(overlay, sample_images()["astronaut"])
+
+
+def test_bench_runtime_reports_both_pipelines(stock_onnx, tmp_path, capsys):
+    Image.fromarray(sample_images()["astronaut"]).save(tmp_path / "astronaut.png")
+    assert main(["bench", "runtime", "--images", str(tmp_path), "--json", "--runs", "2", "--warmup", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = report["images"]["astronaut.png"]
+    assert row["size"] == [512, 512] and row["holotune_ms"] > 0 and row["mediapipe_ms"] > 0
+    assert row["ratio"] == pytest.approx(row["holotune_ms"] / row["mediapipe_ms"])
+
+
+def test_a_session_missing_an_output_holistic_reads_is_refused(stock_onnx):
+    from holotune.models import MODEL_SPECS
+    from holotune.runtime import ModelSession
+
+    partial = ModelSession(MODEL_SPECS["face_landmark"], stock_onnx["face_landmark"], outputs=["landmarks"])
+    with Holistic() as h, pytest.raises(ValueError, match=r"does not compute \['face_flag'\]"):
+        h.set_model("face_mesh", partial)
