@@ -199,3 +199,25 @@ def test_a_session_missing_an_output_holistic_reads_is_refused(stock_onnx):
     partial = ModelSession(MODEL_SPECS["face_landmark"], stock_onnx["face_landmark"], outputs=["landmarks"])
     with Holistic() as h, pytest.raises(ValueError, match=r"does not compute \['face_flag'\]"):
         h.set_model("face_mesh", partial)
+
+
+def test_override_from_an_mlflow_registry_alias(stock_onnx, tmp_path, monkeypatch):
+    import mlflow
+    import onnx
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.create_experiment("runtime-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=experiment):
+        info = mlflow.onnx.log_model(onnx.load(str(stock_onnx["face_landmark"])), name="model",
+                                     registered_model_name="holotune-face_mesh")
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("holotune-face_mesh", "champion", info.registered_model_version)
+    with Holistic(face_mesh="models:/holotune-face_mesh@champion") as h:
+        assert h.sources["face_mesh"] == "models:/holotune-face_mesh@champion"
+        assert h.process(sample_images()["astronaut"]).face is not None
+    with pytest.raises(ModelLoadError, match="models:/holotune-face_mesh@nobody: cannot download"):
+        Holistic(face_mesh="models:/holotune-face_mesh@nobody")
