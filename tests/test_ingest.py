@@ -1,0 +1,140 @@
+"""The ingest stage: every bad input is quarantined with a reason that names it; counts add up;
+splits are deterministic and never split a group."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from holotune.data.ingest import IngestError, IngestOptions, Source, ingest
+from holotune.data.manifest import read_manifest
+from holotune.samples import sample_images
+
+
+def _keypoints(n=543, value=0.5):
+    return np.full((n, 3), value, dtype=float).tolist()
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    astronaut = sample_images()["astronaut"]
+    for i in range(6):
+        Image.fromarray(np.ascontiguousarray(np.roll(astronaut, 7 * i, axis=1)[::4, ::4])).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join((json.dumps(r) if isinstance(r, dict) else r) + "\n" for r in rows))
+    return path
+
+
+def test_labelled_jsonl_with_every_kind_of_bad_row(tmp_path, photos):
+    (photos / "broken.jpg").write_bytes((photos / "p0.jpg").read_bytes()[:600])  # truncated JPEG
+    (photos / "notes.jpg").write_text("not a picture")
+    mask = np.ones(543)
+    mask[3] = 0
+    nan_kp = _keypoints()
+    nan_kp[10][1] = float("nan")
+    far = _keypoints()
+    far[40][0] = 7.5
+    rows = [
+        {"image": "photos/p0.jpg", "keypoints": _keypoints(), "subject": "a"},
+        {"image": "photos/p1.jpg", "keypoints": _keypoints(), "mask": mask.tolist(), "subject": "a"},
+        {"image": "photos/p2.jpg", "keypoints": _keypoints(500)},
+        {"image": "photos/p3.jpg", "keypoints": nan_kp},
+        {"image": "photos/p4.jpg", "keypoints": far},
+        {"image": "photos/p5.jpg", "keypoints": _keypoints(), "mask": [1.0] * 500},
+        {"image": "photos/broken.jpg", "keypoints": _keypoints()},
+        {"image": "photos/notes.jpg", "keypoints": _keypoints()},
+        {"image": "photos/missing.jpg", "keypoints": _keypoints()},
+        "{not json",
+    ]
+    labels = _write_jsonl(tmp_path / "labels.jsonl", rows)
+    report = ingest([Source("labelled", str(labels))], tmp_path / "out")
+    assert report.counts == {"in": 10, "kept": 2, "quarantined": 8}
+    reasons = {q["index"]: q["reason"] for q in report.quarantined}
+    assert reasons[3] == "keypoints: 500 points, expected 543 (pose 33, face 468, left hand 21, right hand 21)"
+    assert reasons[4].startswith("keypoints: 1 non-finite value(s), first at point 10 y = nan")
+    assert reasons[5].startswith("keypoints: 1 labelled point(s) far outside [0, 1] (first: point 40, up to 7.5")
+    assert reasons[6] == "mask: 500 values, expected 543"
+    assert reasons[7].startswith("corrupt or truncated image")
+    assert reasons[8] == "not an image file (or an unsupported format)"
+    assert reasons[9].endswith("missing.jpg: no such file")
+    assert reasons[10].startswith("line 10: not valid JSON")
+    assert all(q["file"] == str(labels) for q in report.quarantined)
+    kept = list(read_manifest(tmp_path / "out" / "manifest.jsonl"))
+    assert [s.group for s in kept] == ["a", "a"] and kept[1].mask[3] == 0
+    saved = json.loads((tmp_path / "out" / "ingest_report.json").read_text())
+    assert saved["counts"] == report.counts and len(saved["quarantined"]) == 8
+
+
+def test_strict_mode_fails_on_the_first_bad_sample(tmp_path, photos):
+    labels = _write_jsonl(tmp_path / "labels.jsonl", [{"image": "photos/p0.jpg", "keypoints": _keypoints(500)}])
+    with pytest.raises(IngestError, match=r"labels.jsonl #1: keypoints: 500 points, expected 543 \(.*strict mode"):
+        ingest([Source("labelled", str(labels))], tmp_path / "out", IngestOptions(strict=True))
+
+
+def test_coordinate_tolerance_is_configurable(tmp_path, photos):
+    from holotune.data.validation import LabelRules
+
+    far = _keypoints()
+    far[0][0] = 1.3
+    labels = _write_jsonl(tmp_path / "labels.jsonl", [{"image": "photos/p0.jpg", "keypoints": far}])
+    assert ingest([Source("labelled", str(labels))], tmp_path / "a").counts["kept"] == 1
+    tight = IngestOptions(rules=LabelRules(coordinate_tolerance=0.1))
+    assert ingest([Source("labelled", str(labels))], tmp_path / "b", tight).counts["quarantined"] == 1
+
+
+def test_csv_and_sidecar_sources(tmp_path, photos):
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("image,keypoints,label_name\n"
+                        f"photos/p0.jpg,\"{json.dumps(_keypoints())}\",fist\n"
+                        f"photos/p1.jpg,\"{json.dumps(_keypoints(10))}\",palm\n")
+    report = ingest([Source("labelled", str(csv_path))], tmp_path / "csv", IngestOptions(class_names=("fist", "palm")))
+    assert report.counts == {"in": 2, "kept": 1, "quarantined": 1} and report.classes == {"fist": 1}
+    (photos / "p0.json").write_text(json.dumps({"keypoints": _keypoints(), "subject": "s0"}))
+    (photos / "README.md").write_text("about these photos")
+    report = ingest([Source("labelled", str(photos))], tmp_path / "side")
+    reasons = sorted(q["reason"] for q in report.quarantined)
+    assert report.counts["kept"] == 1 and report.counts["in"] == report.counts["kept"] + report.counts["quarantined"]
+    assert "unsupported file type '.md'" in reasons and "no sidecar label file p1.json" in reasons
+
+
+def test_class_folder_errors_are_configuration_errors(tmp_path, photos):
+    root = tmp_path / "gestures"
+    (root / "fist").mkdir(parents=True)
+    (root / "palm").mkdir()
+    (root / "fist" / "a.jpg").write_bytes((photos / "p0.jpg").read_bytes())
+    with pytest.raises(IngestError, match="class folder 'palm' is empty"):
+        ingest([Source("class_folders", str(root))], tmp_path / "out")
+    (root / "palm" / "b.jpg").write_bytes((photos / "p1.jpg").read_bytes())
+    with pytest.raises(IngestError, match=r"do not match the class folders \['fist', 'palm'\]; no folder for \['ok'\]; "
+                                          r"not in class_names: \['palm'\]"):
+        ingest([Source("class_folders", str(root))], tmp_path / "out", IngestOptions(class_names=("fist", "ok")))
+
+
+def test_bad_options_fail_before_any_work(tmp_path):
+    with pytest.raises(IngestError, match="no such file or folder"):
+        ingest([Source("labelled", str(tmp_path / "nope.jsonl"))], tmp_path / "out")
+    with pytest.raises(IngestError, match="validation_split must be in"):
+        ingest([Source("labelled", str(tmp_path))], tmp_path / "out", IngestOptions(validation_split=1.5))
+
+
+def test_splits_are_deterministic_and_respect_groups(tmp_path, photos):
+    rows = [{"image": f"photos/p{i}.jpg", "keypoints": _keypoints(), "subject": f"person{i % 2}"} for i in range(6)]
+    labels = _write_jsonl(tmp_path / "labels.jsonl", rows)
+    options = IngestOptions(split_by="group", validation_split=0.3, test_split=0.3)
+    first = [s.split for s in (ingest([Source("labelled", str(labels))], tmp_path / "a", options) and
+                               read_manifest(tmp_path / "a" / "manifest.jsonl"))]
+    again = [s.split for s in (ingest([Source("labelled", str(labels))], tmp_path / "b", options) and
+                               read_manifest(tmp_path / "b" / "manifest.jsonl"))]
+    assert first == again
+    by_group = {}
+    for s in read_manifest(tmp_path / "a" / "manifest.jsonl"):
+        by_group.setdefault(s.group, set()).add(s.split)
+    assert all(len(splits) == 1 for splits in by_group.values())
