@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-full bench params clean
+.PHONY: install demo test test-full bench repro params clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
+
+## The DVC pipeline on the embedded default data (stages run with the project's .venv first on PATH).
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 ## Regenerate params.yaml from conf/ (DVC reads params.yaml; conf/ is the source).
 params: $(STAMP)

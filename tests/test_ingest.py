@@ -138,3 +138,22 @@ def test_splits_are_deterministic_and_respect_groups(tmp_path, photos):
     for s in read_manifest(tmp_path / "a" / "manifest.jsonl"):
         by_group.setdefault(s.group, set()).add(s.split)
     assert all(len(splits) == 1 for splits in by_group.values())
+
+
+def test_data_validate_cli(tmp_path, photos, capsys):
+    from holotune.cli import main
+
+    labels = _write_jsonl(tmp_path / "labels.jsonl", [{"image": "photos/p0.jpg", "keypoints": _keypoints()},
+                                                      {"image": "photos/p1.jpg", "keypoints": _keypoints(500)}])
+    assert main(["data", "validate", str(labels), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["records"], report["valid"]) == (2, 1)
+    assert report["invalid"] == [{"file": str(labels), "index": 2,
+                                  "reason": "keypoints: 500 points, expected 543 (pose 33, face 468, left hand 21, right hand 21)"}]
+    assert main(["data", "validate", str(photos)]) == 0  # an image folder: every image decodes
+    assert "6 records, 6 valid, 0 invalid" in capsys.readouterr().out
+    (photos / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert main(["data", "validate", str(photos)]) == 1
+    assert "bad.png: corrupt or truncated image" in capsys.readouterr().out
+    assert main(["data", "validate", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such file or folder" in capsys.readouterr().err

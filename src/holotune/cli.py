@@ -5,6 +5,7 @@
     holotune models export [--dir DIR] [--force]
     holotune infer IMAGE ... [--json] [--overlay DIR] [--face-mesh M] [--hands M] [--pose M]
     holotune bench runtime [--images DIR] [--json] [--runs N]
+    holotune data validate PATH [--json]
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -141,6 +142,26 @@ def _bench_runtime(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_validate(args: argparse.Namespace) -> int:
+    from holotune.data.ingest import IngestError, IngestOptions, validate
+    from holotune.data.validation import LabelRules
+
+    try:
+        report = validate(args.path, IngestOptions(rules=LabelRules(coordinate_tolerance=args.tolerance)))
+    except (FileNotFoundError, PermissionError, IsADirectoryError, IngestError) as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for bad in report["invalid"]:
+            where = bad["file"] + ("" if bad["index"] is None else f" #{bad['index']}")
+            print(f"INVALID {where}: {bad['reason']}")
+        print(f"{report['path']} ({report['kind']}): {report['records']} records, {report['valid']} valid, "
+              f"{len(report['invalid'])} invalid")
+    return 0 if not report["invalid"] else 1
+
+
 def _print_verify_table(report) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.2e}"
@@ -190,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     for part in ("face-mesh", "hands", "pose"):
         p.add_argument(f"--{part}", metavar="MODEL", help=f"fine-tuned {part} model: .onnx file or models:/NAME@ALIAS")
     p.set_defaults(func=_infer)
+
+    data = sub.add_parser("data", help="check data before ingesting it")
+    data_sub = data.add_subparsers(dest="action", required=True)
+    p = data_sub.add_parser("validate", help="check every record of an image folder, annotation file or TFRecords")
+    p.add_argument("path", help="image folder, .jsonl/.csv annotation file, sidecar folder, .tfrecord file or folder")
+    p.add_argument("--json", action="store_true", help='print {"records", "valid", "invalid": [...]} as JSON')
+    p.add_argument("--tolerance", type=float, default=0.5, help="how far labelled x, y may lie outside [0, 1]")
+    p.set_defaults(func=_data_validate)
 
     bench = sub.add_parser("bench", help="speed benchmarks")
     bench_sub = bench.add_subparsers(dest="what", required=True)

@@ -175,6 +175,48 @@ def ingest(sources: list[Source], out_dir: str | os.PathLike, options: IngestOpt
     return report
 
 
+def validate(path: str | os.PathLike, options: IngestOptions = IngestOptions()) -> dict:
+    """Check every record of ``path`` without labelling or writing anything.
+
+    ``path``: an image folder (images must decode), an annotation file (``.jsonl``/``.csv``) or a
+    folder with sidecar ``.json`` labels (images and labels are checked), or a TFRecord file or
+    folder. Returns ``{"records": N, "valid": N, "invalid": [{"file", "index", "reason"}]}``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist or cannot be read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file() and not os.access(path, os.R_OK):
+        raise FileNotFoundError(f"{path}: not readable")
+    kind = _detect_kind(path)
+    report: dict = {"path": str(path), "kind": kind, "records": 0, "valid": 0, "invalid": []}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for cand in _candidates(Source(kind, str(path)), options, Path(scratch)):
+            report["records"] += 1
+            try:
+                _to_sample(cand, options, teacher=None)
+            except SampleError as exc:
+                report["invalid"].append({"file": cand.file, "index": cand.index, "reason": str(exc)})
+            else:
+                report["valid"] += 1
+    return report
+
+
+def _detect_kind(path: Path) -> str:
+    if path.is_file():
+        if ".tfrecord" in path.name:
+            return "tfrecord"
+        return "labelled" if path.suffix.lower() in (".jsonl", ".json", ".csv") else "unlabelled"
+    names = [p.name for p in path.iterdir()]
+    if any(".tfrecord" in n for n in names):
+        return "tfrecord"
+    return "labelled" if any(n.endswith(".json") for n in names) else "unlabelled"
+
+
 def assign_split(sample: Sample, options: IngestOptions) -> str:
     """Deterministic split from a hash of the group (``split_by=group``) or the image content."""
     key = sample.group if options.split_by == "group" and sample.group else sample.sha256
@@ -208,7 +250,8 @@ def _check_options(sources: list[Source], options: IngestOptions) -> None:
 
 
 # ---------------------------------------------------------------- sample checks
-def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "_Teacher") -> Sample:
+def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "_Teacher | None") -> Sample:
+    """Check a candidate and build its manifest row; without a teacher, unlabelled images are only decoded."""
     if cand.error:
         raise SampleError(cand.error)
     from holotune.runtime.image import ImageError, load_image
@@ -219,7 +262,10 @@ def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "_Teacher") ->
     except ImageError as exc:
         raise SampleError(str(exc).split(": ", 1)[-1]) from None
     if cand.needs_teacher:
-        keypoints, mask = teacher.label(image)
+        if teacher is None:
+            keypoints, mask = None, None
+        else:
+            keypoints, mask = teacher.label(image)
     elif cand.keypoints is None:
         raise SampleError("keypoints: missing")
     else:
