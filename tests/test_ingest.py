@@ -157,3 +157,29 @@ def test_data_validate_cli(tmp_path, photos, capsys):
     assert "bad.png: corrupt or truncated image" in capsys.readouterr().out
     assert main(["data", "validate", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such file or folder" in capsys.readouterr().err
+
+
+def test_unlabelled_images_and_video_are_labelled_by_the_teacher(tmp_path):
+    import cv2
+
+    from holotune.landmarks import PARTS
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    astronaut = sample_images()["astronaut"]
+    Image.fromarray(astronaut).save(folder / "astronaut.png")
+    writer = cv2.VideoWriter(str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 6.0, (512, 512))
+    for shift in range(6):
+        writer.write(cv2.cvtColor(np.ascontiguousarray(np.roll(astronaut, 4 * shift, axis=1)), cv2.COLOR_RGB2BGR))
+    writer.release()
+    (folder / "broken.mp4").write_bytes(b"\0" * 100)
+    report = ingest([Source("unlabelled", str(folder))], tmp_path / "out", IngestOptions(video_fps=2.0))
+    assert report.counts == {"in": 4, "kept": 3, "quarantined": 1}  # the image, frames 0 and 3
+    assert report.quarantined[0]["file"].endswith("broken.mp4")
+    samples = list(read_manifest(tmp_path / "out" / "manifest.jsonl"))
+    frames = [s for s in samples if s.group == "clip"]
+    assert [s.meta["frame"] for s in frames] == [0, 3]
+    for s in samples:
+        assert s.mask[PARTS["pose"]].all() and s.mask[PARTS["face"]].all()  # the teacher found body and face
+        assert not s.mask[PARTS["left_hand"]].any() and not s.keypoints[PARTS["left_hand"]].any()  # no hands: masked
+        assert 0.3 < s.keypoints[33 + 1, 0] < 0.6  # the nose tip, in normalized image coordinates
