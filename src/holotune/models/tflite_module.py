@@ -309,6 +309,22 @@ class TFLiteModule(nn.Module):
             return "input"
         return g.layer_name(OpNode(-1, "", [], [tensor]))
 
+    def layers_feeding(self, outputs: list[str]) -> list[str]:
+        """Weighted layers on the path from the input to any of ``outputs``, in execution order."""
+        unknown = [o for o in outputs if o not in self._output_of_head]
+        if unknown:
+            raise KeyError(f"unknown output(s) {unknown}; outputs: {self.output_names}")
+        producers = {t: s for s in self._steps for t in s.op.outputs}
+        needed: set[int] = set()
+        stack = [self._output_of_head[o] for o in outputs]
+        while stack:
+            t = stack.pop()
+            if t in needed or t not in producers:
+                continue
+            needed.add(t)
+            stack.extend(i for i in producers[t].op.inputs if i >= 0)
+        return [s.layer for s in self._steps if s.layer and s.op.outputs[0] in needed]
+
     # ------------------------------------------------------------------ running
     @property
     def input_shape(self) -> tuple[int, int, int]:
