@@ -1,0 +1,125 @@
+"""Training crops: the ROI MediaPipe would track from ground-truth keypoints, and labels in crop coordinates.
+
+The ROIs are MediaPipe's tracking ROIs (``shared/reference/mediapipe_holistic.md`` §6), so a
+fine-tuned model sees crops framed as it will be fed at run time:
+
+* face: bounding box of the 468 points, rotated so landmark 33 -> 263 is level, square, x1.5;
+* hand: ``HandLandmarksToRect`` on the 12-point palm subset, rotated so wrist -> middle of
+  (index, ring, middle MCPs) points up, x2.0, shifted up 0.1, square;
+* pose: centred between the hips, rotated so hips -> shoulders points up, sized to enclose every
+  labelled point (the detector's circumscribing circle), x1.25, square.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from holotune.landmarks import PARTS, HandLandmark, PoseLandmark
+from holotune.runtime.geometry import (
+    Rect,
+    box_rect,
+    crop_image,
+    normalize_radians,
+    pad_roi,
+    rotation_between,
+    transform_rect,
+)
+
+# The fine-tuning modules and which 543-layout rows each one predicts.
+MODULE_PARTS = {"face_mesh": ("face",), "hands": ("left_hand", "right_hand"), "pose": ("pose",)}
+_HAND_RECT_POINTS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
+_FACE_ROTATION = (33, 263)  # right eye outer corner -> left eye outer corner
+
+
+def rotated_box_rect(points: np.ndarray, rotation: float, size: tuple[int, int]) -> Rect:
+    """The tightest rect with ``rotation`` around (N, 2) normalized points (in pixels, as MediaPipe)."""
+    w_img, h_img = size
+    px = points * (w_img, h_img)
+    cos, sin = math.cos(rotation), math.sin(rotation)
+    # Coordinates along the rect's own axes.
+    u = px[:, 0] * cos + px[:, 1] * sin
+    v = -px[:, 0] * sin + px[:, 1] * cos
+    uc, vc = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
+    cx, cy = uc * cos - vc * sin, uc * sin + vc * cos
+    return Rect(cx / w_img, cy / h_img, (u.max() - u.min()) / w_img, (v.max() - v.min()) / h_img, rotation)
+
+
+def face_roi(face: np.ndarray, size: tuple[int, int]) -> Rect:
+    """Face tracking ROI from (468, >=2) normalized face landmarks."""
+    # MediaPipe's FaceLandmarksToRoi: an axis-aligned box, given the eye-line rotation.
+    rotation = rotation_between(face[_FACE_ROTATION[0], :2], face[_FACE_ROTATION[1], :2], 0.0, size)
+    return transform_rect(box_rect(face[:, :2].astype(np.float64), rotation), size, scale=1.5)
+
+
+def hand_roi(hand: np.ndarray, size: tuple[int, int]) -> Rect:
+    """Hand tracking ROI from (21, >=2) normalized hand landmarks."""
+    pts = hand[:, :2].astype(np.float64)
+    wrist = pts[HandLandmark.WRIST]
+    middle = ((pts[HandLandmark.INDEX_FINGER_MCP] + pts[HandLandmark.RING_FINGER_MCP]) / 2
+              + pts[HandLandmark.MIDDLE_FINGER_MCP]) / 2
+    rotation = rotation_between(wrist, middle, math.pi / 2, size)
+    rect = rotated_box_rect(pts[list(_HAND_RECT_POINTS)], rotation, size)
+    return transform_rect(rect, size, scale=2.0, shift_y=-0.1)
+
+
+def pose_roi(pose: np.ndarray, visible: np.ndarray, size: tuple[int, int]) -> Rect:
+    """Pose ROI from (33, >=2) normalized pose landmarks and a (33,) bool of labelled points."""
+    w_img, h_img = size
+    pts = pose[:, :2].astype(np.float64)
+    hips = (pts[PoseLandmark.LEFT_HIP] + pts[PoseLandmark.RIGHT_HIP]) / 2
+    shoulders = (pts[PoseLandmark.LEFT_SHOULDER] + pts[PoseLandmark.RIGHT_SHOULDER]) / 2
+    rotation = rotation_between(hips, shoulders, math.pi / 2, size)
+    px = (pts[visible] - hips) * (w_img, h_img)
+    radius = float(np.sqrt((px**2).sum(axis=1)).max()) if len(px) else 0.0
+    side = 2.0 * max(radius, 1.0)
+    return transform_rect(Rect(float(hips[0]), float(hips[1]), side / w_img, side / h_img,
+                               normalize_radians(rotation)), size, scale=1.25)
+
+
+def module_rois(module: str, keypoints: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> list[tuple[str, Rect]]:
+    """The ROIs a module trains on in one image: ``[(part, rect)]`` for every fully labelled part.
+
+    A part is used when all of its points are labelled (face, hands) or, for pose, when hips,
+    shoulders and at least half of the points are.
+    """
+    rois = []
+    for part in MODULE_PARTS[module]:
+        rows = PARTS[part]
+        pts, m = keypoints[rows], mask[rows] > 0
+        if part == "pose":
+            core = [PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER]
+            if m[core].all() and m.mean() >= 0.5:
+                rois.append((part, pose_roi(pts, m, size)))
+        elif m.all():
+            rois.append((part, face_roi(pts, size) if part == "face" else hand_roi(pts, size)))
+    return rois
+
+
+def to_crop(points: np.ndarray, rect: Rect, padding: tuple[float, float, float, float] = (0, 0, 0, 0)) -> np.ndarray:
+    """Image-normalized (N, 3) points -> crop-normalized (x, y in [0, 1] of the crop; z / ROI width).
+
+    The inverse of :func:`holotune.runtime.geometry.project_to_image` (then of letterbox removal).
+    """
+    cos, sin = math.cos(rect.rotation), math.sin(rect.rotation)
+    a = (points[:, 0] - rect.x_center) / rect.width
+    b = (points[:, 1] - rect.y_center) / rect.height
+    out = np.empty_like(points, dtype=np.float32)
+    out[:, 0] = cos * a + sin * b + 0.5
+    out[:, 1] = -sin * a + cos * b + 0.5
+    out[:, 2] = points[:, 2] / rect.width
+    left, top, right, bottom = padding
+    if any(padding):
+        out[:, 0] = out[:, 0] * (1 - left - right) + left
+        out[:, 1] = out[:, 1] * (1 - top - bottom) + top
+        out[:, 2] = out[:, 2] * (1 - left - right)
+    return out
+
+
+def cut_crop(image: np.ndarray, rect: Rect, out_size: tuple[int, int], keep_aspect_ratio: bool,
+             border_zero: bool = False) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The model-input crop (uint8) of ``rect`` and its letterbox padding, exactly as the runtime cuts it."""
+    size = (image.shape[1], image.shape[0])
+    crop = pad_roi(rect, size, out_size, keep_aspect_ratio)
+    return crop_image(image, crop, out_size, border_zero), crop.padding
