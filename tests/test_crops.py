@@ -58,3 +58,34 @@ def test_unlabelled_parts_give_no_roi(astronaut_labels):
     size = (image.shape[1], image.shape[0])
     assert module_rois("hands", keypoints, mask, size) == []  # the teacher found no hand
     assert [p for p, _ in module_rois("pose", keypoints, mask, size)] == ["pose"]
+
+
+def test_augmented_crops_keep_labels_exact(astronaut_labels):
+    from holotune.data.augment import AugmentOptions, flip_sample, jitter_rect, photometric
+    from holotune.runtime.sessions import open_stock
+
+    image, keypoints, mask = astronaut_labels
+    rng = np.random.default_rng(1)
+    face_model = open_stock("face_landmark")
+    options = AugmentOptions(rotation_deg=20, scale=0.15, shift=0.08)
+    for flip in (False, True):
+        img, kp, m = flip_sample(image, keypoints, mask) if flip else (image, keypoints, mask)
+        [(_, rect)] = module_rois("face_mesh", kp, m, (img.shape[1], img.shape[0]))
+        rect = jitter_rect(rect, options, rng)
+        crop, padding = cut_crop(img, rect, (192, 192), keep_aspect_ratio=False)
+        labels = to_crop(kp[PARTS["face"]], rect, padding)
+        predicted = face_model.run(crop[None].transpose(0, 3, 1, 2).astype(np.float32) / 255)["landmarks"]
+        # The stock model follows the rotated/scaled/shifted (and mirrored) crop: labels moved with it.
+        assert np.abs(predicted.reshape(468, 3)[:, :2] / 192 - labels[:, :2]).mean() < 0.015, flip
+    noisy = photometric(crop, AugmentOptions(color=0.3, blur_prob=1.0, occlusion_prob=1.0), rng)
+    assert noisy.shape == crop.shape and noisy.dtype == np.uint8 and not np.array_equal(noisy, crop)
+
+
+def test_flip_twice_is_identity(astronaut_labels):
+    from holotune.data.augment import flip_sample
+
+    image, keypoints, mask = astronaut_labels
+    back = flip_sample(*flip_sample(image, keypoints, mask))
+    np.testing.assert_array_equal(back[0], image)
+    np.testing.assert_allclose(back[1], keypoints, atol=1e-6)
+    np.testing.assert_array_equal(back[2], mask)
