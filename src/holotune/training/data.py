@@ -1,0 +1,122 @@
+"""Training samples for one fine-tuning module: model-input crops and labels in the model's units.
+
+Each labelled part of each image (a face, a hand, a body) is one sample: the ROI MediaPipe would
+track (:mod:`holotune.data.crops`), jittered and photometrically augmented in training
+(:mod:`holotune.data.augment`), and the labels mapped into the crop. Targets are in the units
+the model's landmarks decode to: x, y in [0, 1] of the crop, z as MediaPipe's
+``TensorsToLandmarks`` scales it (see :data:`Z_SCALE`).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from holotune.data.augment import NO_AUGMENTATION, AugmentOptions, flip_sample, jitter_rect, photometric
+from holotune.data.crops import MODULE_PARTS, cut_crop, module_rois, to_crop
+from holotune.landmarks import PARTS
+from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+
+
+
+@dataclass
+class LabelledImage:
+    """One image with its 543-layout labels.
+
+    Attributes:
+        image: encoded bytes (JPEG/PNG) or a decoded (H, W, 3) uint8 RGB array.
+        keypoints: (543, 3) normalized image coordinates.
+        mask: (543,) 1 = labelled.
+        label: class index or ``None``.
+        reference: a clean, reference-domain sample (self-distilled onto the stock model).
+        sample_id: for reports.
+    """
+
+    image: bytes | np.ndarray
+    keypoints: np.ndarray
+    mask: np.ndarray
+    label: int | None = None
+    reference: bool = False
+    sample_id: str = ""
+
+
+def decode(image: bytes | np.ndarray) -> np.ndarray:
+    """Encoded bytes or an array -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, np.ndarray):
+        return image
+    with Image.open(io.BytesIO(image)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+class CropDataset(Dataset):
+    """Crops of one module's parts, one item per labelled part.
+
+    Args:
+        images: the labelled images.
+        module: ``face_mesh`` | ``hands`` | ``pose``.
+        augment: augmentation (use :data:`NO_AUGMENTATION` for evaluation).
+        seed: base seed; item ``i`` of epoch ``e`` is deterministic given ``set_epoch(e)``.
+        cache_images: keep decoded images in memory (``cache_dataset``).
+
+    Items are dicts: ``image`` (3, H, W) float32 in the model's input range, ``target`` (K, 3)
+    float32, ``mask`` (K,), ``reference`` (), ``label`` () int64 (-1 if none), ``index`` ().
+    """
+
+    def __init__(self, images: list[LabelledImage], module: str, augment: AugmentOptions = NO_AUGMENTATION,
+                 seed: int = 0, cache_images: bool = False):
+        if module not in MODULE_PARTS:
+            raise ValueError(f"unknown module {module!r}; one of {sorted(MODULE_PARTS)}")
+        self.images, self.module, self.augment, self.seed = images, module, augment, seed
+        self.spec = MODEL_SPECS[MODULE_MODELS[module]]
+        self.epoch = 0
+        self._cache: dict[int, np.ndarray] | None = {} if cache_images else None
+        # One item per (image, part) that carries a full label; sizes come from a decode, once.
+        self.items: list[tuple[int, str]] = []
+        for i, item in enumerate(images):
+            size = self._image(i).shape[1::-1]
+            self.items += [(i, part) for part, _ in module_rois(module, item.keypoints, item.mask, size)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _image(self, i: int) -> np.ndarray:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        image = decode(self.images[i].image)
+        if self._cache is not None:
+            self._cache[i] = image
+        return image
+
+    def __getitem__(self, index: int) -> dict:
+        i, part = self.items[index]
+        item = self.images[i]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image, keypoints, mask = self._image(i), item.keypoints, item.mask
+        if self.augment.flip_prob and rng.random() < self.augment.flip_prob:
+            image, keypoints, mask = flip_sample(image, keypoints, mask)
+            part = {"left_hand": "right_hand", "right_hand": "left_hand"}.get(part, part)
+        size = (image.shape[1], image.shape[0])
+        rect = dict(module_rois(self.module, keypoints, mask, size))[part]
+        rect = jitter_rect(rect, self.augment, rng)
+        crop, padding = cut_crop(image, rect, self.spec.input_size, self.spec.keep_aspect_ratio)
+        crop = photometric(crop, self.augment, rng)
+        rows = PARTS[part]
+        target = to_crop(keypoints[rows].astype(np.float64), rect, padding)
+        lo, hi = self.spec.input_range
+        pixels = crop.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))),
+            "target": torch.from_numpy(target.astype(np.float32)),
+            "mask": torch.from_numpy(mask[rows].astype(np.float32)),
+            "reference": torch.tensor(float(item.reference)),
+            "label": torch.tensor(-1 if item.label is None else int(item.label), dtype=torch.int64),
+            "index": torch.tensor(index),
+        }
