@@ -133,3 +133,11 @@ def test_checkpoint_round_trip(tmp_path, models, crops):
     with torch.no_grad():
         assert torch.equal(restored(x)[0], model(x)[0])
         assert not torch.equal(restored(x)[0], models["hand_recrop"](x)[0])
+
+
+def test_module_api_works_after_dtype_and_device_moves(crops):
+    # nn.Module.to()/.double() go through nn.Module._apply: the converter must not shadow it.
+    model = create_model("hand_recrop").to("cpu").double()
+    with torch.no_grad():
+        out = model(crops["hand_recrop"].double())[0]
+    assert out.dtype == torch.float64

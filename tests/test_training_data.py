@@ -59,3 +59,32 @@ def test_items_are_deterministic_per_epoch(labelled):
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
     dataset.set_epoch(1)
     assert not torch.equal(dataset[0]["image"], a["image"])
+
+
+def test_lora_training_lowers_the_loss_and_keeps_stock_weights(labelled):
+    import pytorch_lightning as pl
+
+    from holotune.adapters import LoraOptions, apply_lora
+    from holotune.data.augment import NO_AUGMENTATION
+    from holotune.training.module import LandmarkLitModule, TrainHParams
+
+    pl.seed_everything(0, workers=True)
+    # Shifted targets: a domain the stock model gets wrong, so there is something to learn.
+    shifted = [LabelledImage(x.image, x.keypoints + np.array([0.01, 0.005, 0.0], np.float32), x.mask,
+                             reference=(i == 1), sample_id=x.sample_id) for i, x in enumerate(labelled)]
+    dataset = CropDataset(shifted, "face_mesh", NO_AUGMENTATION)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2)
+    model = create_model("face_landmark")
+    stock = {k: v.clone() for k, v in model.state_dict().items()}
+    lit = LandmarkLitModule(apply_lora(model, "face_mesh", LoraOptions(r=4, placement="branch")), "face_mesh",
+                            TrainHParams(learning_rate=3e-3, warmup_steps=1, distill_weight=0.1))
+    batch = next(iter(loader))
+    before = lit._losses(batch)["landmarks"].item()
+    trainer = pl.Trainer(max_steps=15, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(lit, loader)
+    after = lit._losses(batch)["landmarks"].item()
+    assert after < 0.8 * before
+    base = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
+            for k, v in lit.model.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(base[k], v) for k, v in stock.items())

@@ -353,10 +353,10 @@ class TFLiteModule(nn.Module):
     def _run(self, steps: list[Step], env: dict[int, Tensor]) -> dict[int, Tensor]:
         for s in steps:
             xs = [env[t] if t in env else None for t in s.op.inputs]
-            env[s.op.outputs[0]] = self._apply(s, xs)
+            env[s.op.outputs[0]] = self._run_step(s, xs)
         return env
 
-    def _apply(self, s: Step, xs: list[Tensor | None]) -> Tensor:  # noqa: C901 - one branch per op kind
+    def _run_step(self, s: Step, xs: list[Tensor | None]) -> Tensor:  # noqa: C901 - one branch per op kind
         kind, opt, a = s.op.kind, s.op.options, s.args
         x = xs[0]
         if s.layer is not None:

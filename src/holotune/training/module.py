@@ -1,0 +1,152 @@
+"""The LightningModule: loss, metrics and optimizer around a (LoRA-wrapped) holotune model.
+
+Loss per batch, in crop-normalized units (see :mod:`holotune.training.outputs`):
+
+* landmarks: mean over labelled points of the xy Euclidean error plus ``z_weight`` x |dz|;
+* presence: BCE on the presence/flag head, target 1 (every training sample shows the part);
+* self-distillation (the forgetting guard): on reference-domain (clean) samples, the same landmark
+  loss against the stock model's own prediction on the same crop, weighted ``distill_weight``.
+  With LoRA the stock model is the same network with its adapters disabled; with full
+  fine-tuning a frozen copy is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from holotune.training.outputs import decode_landmarks, presence_logit
+
+# Inter-ocular landmarks of the face mesh (outer eye corners), for NME.
+_FACE_IOD = (33, 263)
+
+
+@dataclass(frozen=True)
+class TrainHParams:
+    """How to train (kept apart from what to build: :class:`holotune.adapters.LoraOptions`).
+
+    Attributes:
+        epochs, batch_size, learning_rate: as the fine-tuning API names them.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up before cosine decay.
+        gradient_clip: max gradient norm (0 disables).
+        distill_weight: weight of the self-distillation loss on reference samples (0 disables).
+        presence_weight: weight of the presence-head loss.
+        z_weight: weight of |dz| relative to the xy error.
+        seed: everything random (data order, augmentation, LoRA init).
+    """
+
+    epochs: int = 5
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    gradient_clip: float = 1.0
+    distill_weight: float = 1.0
+    presence_weight: float = 0.1
+    z_weight: float = 0.5
+    seed: int = 0
+
+
+def landmark_loss(pred: Tensor, target: Tensor, mask: Tensor, z_weight: float) -> Tensor:
+    """Mean over labelled points of ||dxy|| + z_weight * |dz|; (N, K, 3), (N, K, 3), (N, K) -> ()."""
+    xy = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
+    z = (pred[..., 2] - target[..., 2]).abs()
+    per_point = (xy + z_weight * z) * mask
+    return per_point.sum() / mask.sum().clamp_min(1.0)
+
+
+def nme(pred: Tensor, target: Tensor, mask: Tensor, module: str) -> Tensor:
+    """(N,) normalized mean error: mean xy error over labelled points / normalizer.
+
+    Face: inter-ocular distance (landmarks 33-263) of the target; hands and pose: the diagonal of
+    the target's bounding box (of labelled points).
+    """
+    err = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
+    mean_err = (err * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+    if module == "face_mesh":
+        norm = torch.linalg.vector_norm(target[:, _FACE_IOD[0], :2] - target[:, _FACE_IOD[1], :2], dim=-1)
+    else:
+        big = torch.where(mask[..., None] > 0, target[..., :2], torch.full_like(target[..., :2], float("inf")))
+        small = torch.where(mask[..., None] > 0, target[..., :2], torch.full_like(target[..., :2], -float("inf")))
+        norm = torch.linalg.vector_norm(small.amax(1) - big.amin(1), dim=-1)
+    return mean_err / norm.clamp_min(1e-6)
+
+
+class LandmarkLitModule(pl.LightningModule):
+    """Thin wrapper: ``model`` is a plain or peft-wrapped holotune model for ``module``."""
+
+    def __init__(self, model: nn.Module, module: str, hparams: TrainHParams):
+        super().__init__()
+        self.model = model
+        self.module_name = module
+        self.hp = hparams
+        self.save_hyperparameters({"module": module, **asdict(hparams)})
+        # Full fine-tuning has no adapter to switch off: keep the stock network for distillation.
+        self._stock = None
+        if hparams.distill_weight > 0 and not hasattr(model, "disable_adapter"):
+            self._stock = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        return self.model(x)
+
+    @torch.no_grad()
+    def stock_prediction(self, x: Tensor) -> Tensor:
+        """The stock model's landmarks on ``x`` (adapters off), for self-distillation."""
+        if self._stock is not None:
+            return decode_landmarks(self.module_name, self._stock(x))
+        with self.model.disable_adapter():
+            return decode_landmarks(self.module_name, self.model(x))
+
+    def _losses(self, batch: dict) -> dict[str, Tensor]:
+        outputs = self.model(batch["image"])
+        pred = decode_landmarks(self.module_name, outputs)
+        losses = {"landmarks": landmark_loss(pred, batch["target"], batch["mask"], self.hp.z_weight)}
+        logit = presence_logit(self.module_name, outputs)
+        losses["presence"] = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+        ref = batch["reference"] > 0
+        if self.hp.distill_weight > 0 and ref.any():
+            stock = self.stock_prediction(batch["image"][ref])
+            losses["distill"] = landmark_loss(pred[ref], stock, torch.ones_like(stock[..., 0]), self.hp.z_weight)
+        else:
+            losses["distill"] = pred.new_zeros(())
+        losses["loss"] = (losses["landmarks"] + self.hp.presence_weight * losses["presence"]
+                          + self.hp.distill_weight * losses["distill"])
+        losses["nme"] = nme(pred.detach(), batch["target"], batch["mask"], self.module_name).mean()
+        losses["presence_rate"] = (logit.detach() > 0).float().mean()
+        return losses
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        losses = self._losses(batch)
+        n = batch["image"].shape[0]
+        self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
+        for key in ("landmarks", "presence", "distill", "nme", "presence_rate"):
+            self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        losses = self._losses(batch)
+        n = batch["image"].shape[0]
+        self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n)
+        for key in ("landmarks", "nme", "presence_rate"):
+            self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n)
+
+    def configure_optimizers(self):
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hp.learning_rate, weight_decay=self.hp.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = min(self.hp.warmup_steps, total // 2)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
