@@ -1,0 +1,160 @@
+"""Throughput of holotune's TFRecord IO (no TensorFlow): write, sequential and random read, GZIP; and CRC32C.
+
+``--records`` records (default 500), each a real JPEG (skimage's astronaut, 512x512, quality 90) and
+random keypoints + mask, go through:
+
+* ``write``: :func:`write_shards` (encode the Example, frame, CRC, atomic rename), 100 per shard,
+* ``read_seq``: :func:`read_records` (framing, data CRC verified, Example decoded),
+* ``read_raw``: :func:`iter_tfrecord` alone (framing and CRCs, no decode),
+* ``index``: :func:`build_index` over the shards (headers only),
+* ``read_random``: ``TFRecordDataset`` in a random order (pread, CRCs verified, decode),
+* ``write_gzip`` / ``read_gzip``: the same with ``compression="GZIP"``,
+
+and CRC32C on its own (the numpy lane-parallel path and the pure-Python table loop). MB/s count the
+uncompressed record bytes (file size of the uncompressed shards) for every row, so rows compare;
+files sit in the page cache (a temp folder), so reads measure CPU, not disk. Each figure is the
+median of ``--repeats`` runs in one process.
+
+    .venv/bin/python benchmarks/data_tfrecord.py [--records 500] [--repeats 5] [--json-out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from holotune.data import tfrecord
+from holotune.data.tfrecord import (
+    KeypointRecord,
+    build_index,
+    crc32c,
+    iter_tfrecord,
+    read_records,
+    write_shards,
+)
+from holotune.landmarks import NUM_KEYPOINTS
+from holotune.samples import sample_images
+
+SHARD_SIZE = 100
+
+
+def jpeg_of_astronaut(quality: int = 90) -> bytes:
+    rgb = sample_images()["astronaut"]
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed")
+    return buf.tobytes()
+
+
+def make_records(n: int, image: bytes) -> list[KeypointRecord]:
+    rng = np.random.default_rng(0)
+    return [
+        KeypointRecord(
+            image=image,
+            keypoints=rng.random((NUM_KEYPOINTS, 3), dtype=np.float32),
+            mask=np.ones(NUM_KEYPOINTS, dtype=np.float32),
+            label=i % 4,
+            label_name=f"class{i % 4}",
+            sample_id=f"bench-{i:05d}",
+        )
+        for i in range(n)
+    ]
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "data_tfrecord.json"))
+    args = parser.parse_args()
+
+    image = jpeg_of_astronaut()
+    records = make_records(args.records, image)
+    n = len(records)
+    rows: dict[str, dict] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, gz = Path(tmp) / "plain", Path(tmp) / "gzip"
+        seconds = timed(lambda: write_shards(records, plain, "bench", SHARD_SIZE), args.repeats)
+        shards = sorted(plain.glob("*.tfrecord"))
+        total = sum(p.stat().st_size for p in shards)
+        rows["write"] = {"seconds": seconds}
+        rows["read_seq"] = {"seconds": timed(lambda: sum(1 for _ in read_records(plain)), args.repeats)}
+        rows["read_raw"] = {
+            "seconds": timed(lambda: sum(1 for p in shards for _ in iter_tfrecord(p)), args.repeats)
+        }
+        rows["index"] = {"seconds": timed(lambda: [build_index(p) for p in shards], args.repeats)}
+        dataset = tfrecord.TFRecordDataset(plain)
+        order = np.random.default_rng(1).permutation(len(dataset)).tolist()
+        rows["read_random"] = {"seconds": timed(lambda: [dataset[i] for i in order], args.repeats)}
+        dataset.close()
+        rows["write_gzip"] = {
+            "seconds": timed(lambda: write_shards(records, gz, "bench", SHARD_SIZE, "GZIP"), args.repeats)
+        }
+        rows["read_gzip"] = {"seconds": timed(lambda: sum(1 for _ in read_records(gz)), args.repeats)}
+        gzip_total = sum(p.stat().st_size for p in gz.glob("*.tfrecord"))
+        checked = [r.sample_id for r in read_records(plain)] == [r.sample_id for r in records]
+        checked &= [r.sample_id for r in read_records(gz)] == [r.sample_id for r in records]
+        if not checked:
+            raise RuntimeError("records read back differ from those written")
+
+    for row in rows.values():
+        row["records_per_s"] = n / row["seconds"]
+        row["mb_per_s"] = total / row["seconds"] / 1e6
+
+    payload = os.urandom(1 << 20)
+    crc = {
+        "numpy_1MiB_mb_per_s": len(payload) / timed(lambda: crc32c(payload), 20) / 1e6,
+        "numpy_jpeg_mb_per_s": len(image) / timed(lambda: crc32c(image), 50) / 1e6,
+        "python_64KiB_mb_per_s": 65536 / timed(lambda: tfrecord._crc32c_python(payload[:65536]), 3) / 1e6,
+    }
+
+    report = {
+        "records": n,
+        "jpeg_bytes": len(image),
+        "record_bytes_mean": total / n,
+        "uncompressed_bytes": total,
+        "gzip_bytes": gzip_total,
+        "shard_size": SHARD_SIZE,
+        "rows": rows,
+        "crc32c": crc,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    print(f"{n} records, JPEG {len(image) / 1e3:.1f} kB, record {total / n / 1e3:.1f} kB, "
+          f"GZIP {gzip_total / total:.1%} of uncompressed; median of {args.repeats}")
+    print(f"{'':<12} {'records/s':>10} {'MB/s':>8} {'ms':>8}")
+    for name, row in rows.items():
+        print(f"{name:<12} {row['records_per_s']:>10.0f} {row['mb_per_s']:>8.1f} {row['seconds'] * 1e3:>8.1f}")
+    print("crc32c MB/s: " + ", ".join(f"{k.removesuffix('_mb_per_s')} {v:.0f}" for k, v in crc.items()))
+    out = Path(args.json_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
