@@ -1,0 +1,227 @@
+"""The ``finetune`` stage: TFRecord shards -> a LoRA-adapted (or fully fine-tuned) landmark model.
+
+What to build (:class:`ModelOptions`, with :class:`holotune.adapters.LoraOptions`) is kept apart
+from how to train (:class:`holotune.training.module.TrainHParams`) and from where things go
+(:class:`RunOptions`). Writes, under ``RunOptions.out_dir``: ``adapter/`` (peft adapter), ``model.pt``
+(the merged state_dict, the stock layer layout), ``metrics.json``; checkpoints (best, last) go to
+``checkpoint_dir``; metrics go to MLflow and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from holotune.adapters import AdapterError, LoraOptions, apply_lora, merge_lora, resolve_targets
+from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
+from holotune.models.spec import MODULE_MODELS
+from holotune.training.data import CropDataset, LabelledImage
+from holotune.training.module import TrainHParams
+
+MODULES = tuple(MODULE_MODELS)
+
+
+class FinetuneConfigError(ValueError):
+    """A configuration that cannot train; raised before any work, naming the field."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What to build.
+
+    Attributes:
+        module: ``face_mesh`` | ``hands`` | ``pose``.
+        lora: the adapters (ignored when ``freeze_backbone`` is false and ``use_lora`` is false).
+        freeze_backbone: keep every stock weight frozen (train adapters only).
+        use_lora: add LoRA adapters (with ``freeze_backbone=false`` and no LoRA: full fine-tuning).
+    """
+
+    module: str = "face_mesh"
+    lora: LoraOptions = LoraOptions()
+    freeze_backbone: bool = True
+    use_lora: bool = True
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where data comes from and results go, and how the run executes.
+
+    Attributes:
+        shards_dir: folder of ``{train,val}-*.tfrecord`` shards.
+        manifest: the ingest manifest (for each sample's condition: ``clean`` samples are the
+            reference domain, self-distilled onto the stock model); optional.
+        out_dir: ``models/<module>``.
+        checkpoint_dir: Lightning checkpoints (created if missing).
+        tracking_uri: MLflow tracking URI (default: a SQLite file in the project).
+        experiment: MLflow experiment name.
+        tensorboard_dir: TensorBoard event files.
+        mixed_precision: use bf16 autocast on CPU (16-mixed on GPU).
+        cache_dataset: keep decoded images in memory across epochs.
+        resume: continue from ``checkpoint_dir/last.ckpt`` if it exists.
+        max_time: Lightning's ``max_time`` ("DD:HH:MM:SS"), or ``None``.
+        augment: training augmentation.
+        accelerator, devices, strategy, num_nodes: Lightning's, for DDP.
+        num_workers: DataLoader workers.
+        limit_train_batches: cap batches per epoch (smoke tests), or ``None``.
+    """
+
+    shards_dir: str = "data/shards"
+    manifest: str | None = "data/interim/manifest.jsonl"
+    out_dir: str = "models/face_mesh"
+    checkpoint_dir: str = "models/face_mesh/checkpoints"
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "holotune-finetune"
+    tensorboard_dir: str = "logs/tensorboard"
+    mixed_precision: bool = False
+    cache_dataset: bool = True
+    resume: bool = False
+    max_time: str | None = None
+    augment: AugmentOptions = field(default_factory=AugmentOptions)
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    num_workers: int = 0
+    limit_train_batches: int | float | None = None
+
+
+def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) -> None:
+    """Fail before any work, naming the bad field."""
+    if model.module not in MODULES:
+        raise FinetuneConfigError(f"module: unknown module {model.module!r}; one of {list(MODULES)}")
+    if hparams.learning_rate <= 0:
+        raise FinetuneConfigError(f"learning_rate must be > 0, got {hparams.learning_rate}")
+    if hparams.epochs < 1:
+        raise FinetuneConfigError(f"epochs must be >= 1, got {hparams.epochs}")
+    if hparams.batch_size < 1:
+        raise FinetuneConfigError(f"batch_size must be >= 1, got {hparams.batch_size}")
+    if hparams.gradient_clip < 0:
+        raise FinetuneConfigError(f"gradient_clip must be >= 0, got {hparams.gradient_clip}")
+    if model.use_lora:
+        from holotune.models import create_model
+
+        try:
+            resolve_targets(create_model(MODULE_MODELS[model.module]), model.module, model.lora)
+        except AdapterError as exc:
+            raise FinetuneConfigError(str(exc)) from None
+    elif model.freeze_backbone:
+        raise FinetuneConfigError("freeze_backbone=true with use_lora=false would train nothing")
+    checkpoint_dir = Path(run.checkpoint_dir)
+    try:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FinetuneConfigError(f"checkpoint_dir {checkpoint_dir}: cannot create it ({exc.strerror})") from None
+    if not os.access(checkpoint_dir, os.W_OK):
+        raise FinetuneConfigError(f"checkpoint_dir {checkpoint_dir}: not writable")
+    if not any(Path(run.shards_dir).glob("train-*.tfrecord*")):
+        raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no train-*.tfrecord shards (run the tfrecord stage)")
+
+
+def load_split(shards_dir: str | os.PathLike, split: str, manifest: str | None) -> list[LabelledImage]:
+    """Every record of ``split``'s shards as :class:`LabelledImage`; ``reference`` from the manifest."""
+    from holotune.data.manifest import read_manifest
+    from holotune.data.tfrecord import read_records
+
+    conditions = {}
+    if manifest and Path(manifest).is_file():
+        conditions = {s.sample_id: s.meta.get("condition") for s in read_manifest(manifest)}
+    paths = sorted(Path(shards_dir).glob(f"{split}-*.tfrecord*"))
+    images = []
+    for record in read_records(paths) if paths else []:
+        mask = record.mask if record.mask is not None else np.ones(len(record.keypoints), np.float32)
+        images.append(LabelledImage(record.image, record.keypoints, mask, record.label,
+                                    reference=conditions.get(record.sample_id) == "clean",
+                                    sample_id=record.sample_id or ""))
+    return images
+
+
+def build_model(options: ModelOptions):
+    """The stock model for ``options.module``, with LoRA applied and the backbone frozen as asked."""
+    from holotune.models import create_model
+
+    model = create_model(MODULE_MODELS[options.module]).train()
+    if not options.use_lora:
+        return model.requires_grad_(True)
+    peft_model = apply_lora(model, options.module, options.lora)
+    if not options.freeze_backbone:  # LoRA plus full fine-tuning of the stock weights
+        for name, param in peft_model.named_parameters():
+            param.requires_grad_(True)
+    return peft_model
+
+
+def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions) -> dict:
+    """Train; returns the final metrics (also written to ``out_dir/metrics.json``)."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger
+
+    from holotune.training.module import LandmarkLitModule
+
+    check_config(model_options, hparams, run)
+    pl.seed_everything(hparams.seed, workers=True)
+    module = model_options.module
+    train = CropDataset(load_split(run.shards_dir, "train", run.manifest), module, run.augment, hparams.seed,
+                        cache_images=run.cache_dataset)
+    val = CropDataset(load_split(run.shards_dir, "val", run.manifest), module, NO_AUGMENTATION, hparams.seed,
+                      cache_images=run.cache_dataset)
+    if len(train) == 0:
+        raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no training sample has a full {module} label")
+    loaders = {
+        "train": torch.utils.data.DataLoader(train, batch_size=hparams.batch_size, shuffle=True,
+                                             num_workers=run.num_workers, drop_last=len(train) > hparams.batch_size),
+        "val": torch.utils.data.DataLoader(val, batch_size=hparams.batch_size, num_workers=run.num_workers),
+    }
+    lit = LandmarkLitModule(build_model(model_options), module, hparams)
+    out_dir = Path(run.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mlflow_logger = MLFlowLogger(experiment_name=run.experiment, tracking_uri=run.tracking_uri,
+                                 log_model=False, run_name=f"finetune-{module}")
+    mlflow_logger.log_hyperparams({**asdict(hparams), "module": module, "freeze_backbone": model_options.freeze_backbone,
+                                   "use_lora": model_options.use_lora, **{f"lora_{k}": v for k, v in
+                                   asdict(model_options.lora).items()}, "train_samples": len(train),
+                                   "val_samples": len(val)})
+    loggers = [mlflow_logger, TensorBoardLogger(run.tensorboard_dir, name=module)]
+    monitor = "val/loss" if len(val) else "train/loss_epoch"
+    checkpoint = ModelCheckpoint(dirpath=run.checkpoint_dir, filename="best", monitor=monitor, save_last=True)
+    trainer = pl.Trainer(
+        max_epochs=hparams.epochs, max_time=run.max_time, gradient_clip_val=hparams.gradient_clip or None,
+        precision=("bf16-mixed" if run.accelerator == "cpu" else "16-mixed") if run.mixed_precision else "32-true",
+        accelerator=run.accelerator, devices=run.devices, strategy=run.strategy, num_nodes=run.num_nodes,
+        logger=loggers, callbacks=[checkpoint], deterministic=True, log_every_n_steps=1,
+        limit_train_batches=run.limit_train_batches, limit_val_batches=None if len(val) else 0,
+        enable_model_summary=False,
+    )
+    last = Path(run.checkpoint_dir) / "last.ckpt"
+    start = time.perf_counter()
+    trainer.fit(lit, loaders["train"], loaders["val"] if len(val) else None,
+                ckpt_path=str(last) if run.resume and last.is_file() else None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics.update(train_seconds=time.perf_counter() - start, train_samples=len(train), val_samples=len(val),
+                   epochs_completed=trainer.current_epoch, global_step=trainer.global_step)
+    if trainer.is_global_zero:
+        _save(lit.model, model_options, out_dir)
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        run_id = mlflow_logger.run_id
+        client = mlflow_logger.experiment
+        for artifact in (out_dir / "adapter", out_dir / "metrics.json", last):
+            if artifact.exists():
+                (client.log_artifacts if artifact.is_dir() else client.log_artifact)(run_id, str(artifact))
+    return metrics
+
+
+def _save(model, options: ModelOptions, out_dir: Path) -> None:
+    """Write the adapter (if any) and the merged state_dict in the stock layer layout."""
+    import copy
+
+    if options.use_lora:
+        model.save_pretrained(str(out_dir / "adapter"))
+        merged = merge_lora(copy.deepcopy(model))
+    else:
+        merged = model
+    torch.save(merged.state_dict(), out_dir / "model.pt")
