@@ -28,6 +28,7 @@ test-full: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/runtime.py
+	$(PY) benchmarks/data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

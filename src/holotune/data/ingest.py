@@ -136,7 +136,7 @@ def ingest(sources: list[Source], out_dir: str | os.PathLike, options: IngestOpt
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     report = IngestReport()
-    teacher = _Teacher(options.teacher)
+    teacher = Teacher(options.teacher)
     samples: list[Sample] = []
     ids: dict[str, int] = {}
     try:
@@ -250,7 +250,7 @@ def _check_options(sources: list[Source], options: IngestOptions) -> None:
 
 
 # ---------------------------------------------------------------- sample checks
-def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "_Teacher | None") -> Sample:
+def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "Teacher | None") -> Sample:
     """Check a candidate and build its manifest row; without a teacher, unlabelled images are only decoded."""
     if cand.error:
         raise SampleError(cand.error)
@@ -279,7 +279,7 @@ def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "_Teacher | No
                   meta=dict(cand.meta, width=int(image.shape[1]), height=int(image.shape[0])))
 
 
-class _Teacher:
+class Teacher:
     """Stock Holistic as a labeller: (543, 3) keypoints and a mask that is 0 for parts it did not find."""
 
     def __init__(self, kind: str):

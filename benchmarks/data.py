@@ -1,4 +1,10 @@
-"""Throughput of holotune's TFRecord IO (no TensorFlow): write, sequential and random read, GZIP; and CRC32C.
+"""Data throughput on this machine: auto-labelling, the default-data build, and TFRecord IO.
+
+Auto-labelling: images/s of the ``ingest`` teacher on the sample photos, for ``holotune`` (the ONNX
+Runtime Holistic) and ``mediapipe`` (a fresh ``mediapipe.solutions.holistic`` per image, as ingest
+runs it), and of :func:`holotune.data.default.build_default_data` (written images/s).
+
+TFRecord IO (no TensorFlow): write, sequential and random read, GZIP; and CRC32C.
 
 ``--records`` records (default 500), each a real JPEG (skimage's astronaut, 512x512, quality 90) and
 random keypoints + mask, go through:
@@ -15,7 +21,7 @@ uncompressed record bytes (file size of the uncompressed shards) for every row, 
 files sit in the page cache (a temp folder), so reads measure CPU, not disk. Each figure is the
 median of ``--repeats`` runs in one process.
 
-    .venv/bin/python benchmarks/data_tfrecord.py [--records 500] [--repeats 5] [--json-out PATH]
+    .venv/bin/python benchmarks/data.py [--records 500] [--repeats 5] [--label-images 24] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -82,12 +88,42 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def labelling_rates(n_images: int) -> dict:
+    """Images/s of each ingest teacher, and of the default-data build."""
+    from holotune.data.default import DefaultDataOptions, build_default_data
+    from holotune.data.ingest import Teacher
+    from holotune.export import export_stock_models
+
+    export_stock_models()
+    photos = list(sample_images().values())
+    images = [photos[i % len(photos)] for i in range(n_images)]
+    rates = {}
+    for kind in ("holotune", "mediapipe"):
+        teacher = Teacher(kind)
+        teacher.label(images[0])  # warm-up: sessions / graph initialisation
+        start = time.perf_counter()
+        for image in images:
+            teacher.label(image)
+        rates[f"teacher_{kind}_images_per_s"] = n_images / (time.perf_counter() - start)
+        teacher.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        labels = build_default_data(tmp, DefaultDataOptions())
+        seconds = time.perf_counter() - start
+        rates["default_data_images"] = sum(1 for _ in labels.open())
+        rates["default_data_images_per_s"] = rates["default_data_images"] / seconds
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "data_tfrecord.json"))
+    parser.add_argument("--label-images", type=int, default=24, help="images per teacher for auto-labelling")
+    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "data.json"))
     args = parser.parse_args()
+
+    labelling = labelling_rates(args.label_images)
 
     image = jpeg_of_astronaut()
     records = make_records(args.records, image)
@@ -139,6 +175,7 @@ def main() -> None:
         "shard_size": SHARD_SIZE,
         "rows": rows,
         "crc32c": crc,
+        "labelling": labelling,
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
@@ -150,6 +187,9 @@ def main() -> None:
     for name, row in rows.items():
         print(f"{name:<12} {row['records_per_s']:>10.0f} {row['mb_per_s']:>8.1f} {row['seconds'] * 1e3:>8.1f}")
     print("crc32c MB/s: " + ", ".join(f"{k.removesuffix('_mb_per_s')} {v:.0f}" for k, v in crc.items()))
+    print(f"auto-labelling images/s: holotune teacher {labelling['teacher_holotune_images_per_s']:.1f}, "
+          f"mediapipe teacher {labelling['teacher_mediapipe_images_per_s']:.1f}; default data build "
+          f"{labelling['default_data_images']} images at {labelling['default_data_images_per_s']:.1f} images/s")
     out = Path(args.json_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
