@@ -183,3 +183,30 @@ def test_unlabelled_images_and_video_are_labelled_by_the_teacher(tmp_path):
         assert s.mask[PARTS["pose"]].all() and s.mask[PARTS["face"]].all()  # the teacher found body and face
         assert not s.mask[PARTS["left_hand"]].any() and not s.keypoints[PARTS["left_hand"]].any()  # no hands: masked
         assert 0.3 < s.keypoints[33 + 1, 0] < 0.6  # the nose tip, in normalized image coordinates
+
+
+def test_tfrecord_source_with_api_records_and_broken_files(tmp_path, photos):
+    from holotune.data.tfrecord import KeypointRecord, write_tfrecord
+
+    jpeg = (photos / "p0.jpg").read_bytes()
+    keypoints = np.full((543, 3), 0.5, np.float32)
+    folder = tmp_path / "records"
+    folder.mkdir()
+    # As the original API's create_tfrecord writes them: image, keypoints_3d, num_keypoints only.
+    write_tfrecord(folder / "api.tfrecord", [KeypointRecord(jpeg, keypoints), KeypointRecord(jpeg, keypoints + 0.1)])
+    write_tfrecord(folder / "crc.tfrecord", [KeypointRecord(jpeg, keypoints)])
+    data = bytearray((folder / "crc.tfrecord").read_bytes())
+    data[100] ^= 0xFF  # flip a payload byte: the data CRC no longer matches
+    (folder / "crc.tfrecord").write_bytes(bytes(data))
+    write_tfrecord(folder / "cut.tfrecord", [KeypointRecord(jpeg, keypoints)] * 2)
+    (folder / "cut.tfrecord").write_bytes((folder / "cut.tfrecord").read_bytes()[:-500])  # truncated
+    report = ingest([Source("tfrecord", str(folder))], tmp_path / "out")
+    assert report.counts == {"in": 5, "kept": 3, "quarantined": 2}
+    reasons = {q["file"].rsplit("/", 1)[-1]: q for q in report.quarantined}
+    assert "data CRC mismatch" in reasons["crc.tfrecord"]["reason"] and reasons["crc.tfrecord"]["index"] == 0
+    assert "truncated" in reasons["cut.tfrecord"]["reason"] and reasons["cut.tfrecord"]["index"] == 1
+    assert "the rest of this file cannot be read" in reasons["cut.tfrecord"]["reason"]
+    samples = list(read_manifest(tmp_path / "out" / "manifest.jsonl"))
+    api = [s for s in samples if "api.tfrecord" in s.source or s.meta.get("tfrecord_id") is None][:2]
+    assert all(s.mask.sum() == 543 for s in api)  # no mask in the record: every point labelled
+    np.testing.assert_allclose(api[1].keypoints, keypoints + 0.1, atol=1e-6)
