@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## The main job: load MediaPipe's stock models and prove TFLite = PyTorch = ONNX Runtime on real photos.
+## The main job: prove TFLite = PyTorch = ONNX Runtime for MediaPipe's stock models on real photos,
+## then run the DVC pipeline (ingest -> tfrecord -> finetune) on the embedded default data.
 demo: $(STAMP)
 	$(VENV)/bin/holotune models verify
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 ## The default test suite (slow tests excluded; about 5 minutes on 2 cores).
 test: $(STAMP)
