@@ -18,8 +18,10 @@ from holotune.training.module import TrainHParams
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     f, t = cfg.finetune, cfg.trainer
+    task = cfg.task
     model = ModelOptions(
-        module=cfg.module.name, freeze_backbone=f.freeze_backbone, use_lora=f.use_lora,
+        module=cfg.module.name, freeze_backbone=f.freeze_backbone, use_lora=f.use_lora, task_type=task.type,
+        num_classes=task.num_classes, class_names=tuple(task.class_names) if task.class_names else None,
         lora=LoraOptions(r=f.lora_rank, lora_alpha=f.lora_alpha, lora_dropout=f.lora_dropout,
                          placement=f.lora_placement,
                          target_modules=tuple(cfg.module.target_modules) if cfg.module.target_modules else None),
@@ -33,10 +35,9 @@ def main(cfg: DictConfig) -> None:
                      max_time=f.max_time, augment=AugmentOptions(**OmegaConf.to_container(f.augment)),
                      accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
                      num_workers=t.num_workers, limit_train_batches=t.limit_train_batches)
-    if cfg.task.type != "regression":
-        raise SystemExit(f"finetune: task {cfg.task.type!r} is not available yet; only regression trains today")
     metrics = finetune(model, hparams, run)
-    print("finetune: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if "/" in k))
+    print("finetune: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())
+                                   if "/" in k and isinstance(v, float)))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -86,3 +88,76 @@ def test_unwritable_checkpoint_dir_is_refused(shards, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(FinetuneConfigError, match="checkpoint_dir .*file/ckpt: cannot create it"):
         check_config(ModelOptions(), TrainHParams(), _run(shards, tmp_path, checkpoint_dir=str(blocker / "ckpt")))
+
+
+def _hand_keypoints(cx: float, cy: float, size: float) -> np.ndarray:
+    """A plausible upright open hand (21 points) in a box of ``size`` around (cx, cy), 543 layout."""
+    u = [0.5, 0.38, 0.3, 0.24, 0.18, 0.4, 0.38, 0.37, 0.36, 0.5, 0.5, 0.5, 0.5, 0.6, 0.61, 0.62, 0.63, 0.7, 0.73,
+         0.75, 0.77]
+    v = [0.9, 0.8, 0.7, 0.62, 0.55, 0.55, 0.4, 0.3, 0.22, 0.53, 0.36, 0.26, 0.18, 0.55, 0.4, 0.31, 0.24, 0.6, 0.5,
+         0.43, 0.37]
+    keypoints = np.zeros((543, 3), np.float32)
+    keypoints[501:522, 0] = cx + (np.array(u) - 0.5) * size
+    keypoints[501:522, 1] = cy + (np.array(v) - 0.5) * size
+    return keypoints
+
+
+@pytest.fixture(scope="module")
+def gesture_shards(tmp_path_factory):
+    import io
+
+    from PIL import Image
+
+    from holotune.data.tfrecord import KeypointRecord, write_tfrecord
+    from holotune.samples import sample_images
+
+    root = tmp_path_factory.mktemp("gestures")
+    mask = np.zeros(543, np.float32)
+    mask[501:522] = 1
+    records = {"train": [], "val": []}
+    for i, (name, label) in enumerate([("camera", 0), ("astronaut", 1)] * 6):
+        buffer = io.BytesIO()
+        Image.fromarray(sample_images()[name]).save(buffer, format="JPEG", quality=90)
+        kp = _hand_keypoints(0.55 + 0.01 * (i % 3), 0.4, 0.25)
+        split = "val" if i >= 8 else "train"
+        records[split].append(KeypointRecord(buffer.getvalue(), kp, mask, label, ["fist", "palm"][label], f"s{i}"))
+    for split, recs in records.items():
+        write_tfrecord(root / f"{split}-00000-of-00001.tfrecord", recs)
+    return root
+
+
+def test_gesture_classification_head(gesture_shards, tmp_path):
+    model = ModelOptions("hands", LoraOptions(r=4, placement="head"), task_type="classification",
+                         num_classes=2, class_names=("fist", "palm"))
+    run = RunOptions(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
+                     checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                     tensorboard_dir=str(tmp_path / "tb"), augment=NO_AUGMENTATION)
+    metrics = finetune(model, TrainHParams(epochs=20, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
+    assert metrics["val/accuracy"] == 1.0 and metrics["val/macro_f1"] == 1.0  # two trivially different scenes
+    assert metrics["confusion_matrix"] == [[2, 0], [0, 2]] and metrics["class_names"] == ["fist", "palm"]
+    head = torch.load(tmp_path / "m" / "classifier.pt", weights_only=False)
+    assert head["class_names"] == ["fist", "palm"] and head["feature"] == "global_average_pooling2d"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (ModelOptions("face_mesh", task_type="classification", class_names=("a", "b")),
+         "task_type=classification needs module=hands"),
+        (ModelOptions("hands", task_type="classification", num_classes=3, class_names=("fist", "palm")),
+         r"num_classes=3 but class_names has 2 entries: \['fist', 'palm'\]"),
+    ],
+)
+def test_classification_configuration_errors(shards, tmp_path, model, message):
+    with pytest.raises(FinetuneConfigError, match=message):
+        check_config(model, TrainHParams(), _run(shards, tmp_path))
+
+
+def test_labels_outside_class_names_are_refused(gesture_shards, tmp_path):
+    model = ModelOptions("hands", LoraOptions(r=2, placement="head"), task_type="classification",
+                         class_names=("fist",))
+    run = RunOptions(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
+                     checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                     tensorboard_dir=str(tmp_path / "tb"))
+    with pytest.raises(FinetuneConfigError, match=r"labels \[1\] in the data are out of range for class_names \['fist'\]"):
+        finetune(model, TrainHParams(epochs=1), run)

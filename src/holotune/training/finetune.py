@@ -40,12 +40,18 @@ class ModelOptions:
         lora: the adapters (ignored when ``freeze_backbone`` is false and ``use_lora`` is false).
         freeze_backbone: keep every stock weight frozen (train adapters only).
         use_lora: add LoRA adapters (with ``freeze_backbone=false`` and no LoRA: full fine-tuning).
+        task_type: ``regression`` (landmarks) or ``classification`` (hands: also a gesture class head).
+        num_classes: classification only; must equal ``len(class_names)``.
+        class_names: classification only; class index order.
     """
 
     module: str = "face_mesh"
     lora: LoraOptions = LoraOptions()
     freeze_backbone: bool = True
     use_lora: bool = True
+    task_type: str = "regression"
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,19 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
     """Fail before any work, naming the bad field."""
     if model.module not in MODULES:
         raise FinetuneConfigError(f"module: unknown module {model.module!r}; one of {list(MODULES)}")
+    if model.task_type not in ("regression", "classification"):
+        raise FinetuneConfigError(f"task_type must be 'regression' or 'classification', got {model.task_type!r}")
+    if model.task_type == "classification":
+        if model.module != "hands":
+            raise FinetuneConfigError(f"task_type=classification needs module=hands (the gesture head sits on the "
+                                      f"hand model's 1152-wide feature), got module={model.module!r}")
+        if not model.class_names:
+            raise FinetuneConfigError("task_type=classification needs class_names")
+        if model.num_classes is not None and model.num_classes != len(model.class_names):
+            raise FinetuneConfigError(f"num_classes={model.num_classes} but class_names has {len(model.class_names)} "
+                                      f"entries: {list(model.class_names)}")
+        if len(set(model.class_names)) != len(model.class_names):
+            raise FinetuneConfigError(f"class_names has duplicates: {list(model.class_names)}")
     if hparams.learning_rate <= 0:
         raise FinetuneConfigError(f"learning_rate must be > 0, got {hparams.learning_rate}")
     if hparams.epochs < 1:
@@ -172,20 +191,17 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
                       cache_images=run.cache_dataset)
     if len(train) == 0:
         raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no training sample has a full {module} label")
+    classifier = _class_head(model_options, train)
     loaders = {
         "train": torch.utils.data.DataLoader(train, batch_size=hparams.batch_size, shuffle=True,
                                              num_workers=run.num_workers, drop_last=len(train) > hparams.batch_size),
         "val": torch.utils.data.DataLoader(val, batch_size=hparams.batch_size, num_workers=run.num_workers),
     }
-    lit = LandmarkLitModule(build_model(model_options), module, hparams)
+    lit = LandmarkLitModule(build_model(model_options), module, hparams, classifier)
     out_dir = Path(run.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     mlflow_logger = MLFlowLogger(experiment_name=run.experiment, tracking_uri=run.tracking_uri,
                                  log_model=False, run_name=f"finetune-{module}")
-    mlflow_logger.log_hyperparams({**asdict(hparams), "module": module, "freeze_backbone": model_options.freeze_backbone,
-                                   "use_lora": model_options.use_lora, **{f"lora_{k}": v for k, v in
-                                   asdict(model_options.lora).items()}, "train_samples": len(train),
-                                   "val_samples": len(val)})
     loggers = [mlflow_logger, TensorBoardLogger(run.tensorboard_dir, name=module)]
     monitor = "val/loss" if len(val) else "train/loss_epoch"
     checkpoint = ModelCheckpoint(dirpath=run.checkpoint_dir, filename="best", monitor=monitor, save_last=True)
@@ -197,6 +213,12 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
         limit_train_batches=run.limit_train_batches, limit_val_batches=None if len(val) else 0,
         enable_model_summary=False,
     )
+    # After the Trainer: it sets the global rank, so on a DDP node other than 0 this is a no-op (before it,
+    # a process without RANK/LOCAL_RANK in its environment counts as rank 0 and would open an MLflow run).
+    mlflow_logger.log_hyperparams({**asdict(hparams), "module": module, "freeze_backbone": model_options.freeze_backbone,
+                                   "use_lora": model_options.use_lora, **{f"lora_{k}": v for k, v in
+                                   asdict(model_options.lora).items()}, "train_samples": len(train),
+                                   "val_samples": len(val)})
     last = Path(run.checkpoint_dir) / "last.ckpt"
     start = time.perf_counter()
     trainer.fit(lit, loaders["train"], loaders["val"] if len(val) else None,
@@ -204,15 +226,36 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics.update(train_seconds=time.perf_counter() - start, train_samples=len(train), val_samples=len(val),
                    epochs_completed=trainer.current_epoch, global_step=trainer.global_step)
+    if classifier is not None and hasattr(lit, "confusion_matrix"):
+        metrics["confusion_matrix"] = lit.confusion_matrix
+        metrics["class_names"] = list(classifier.class_names)
     if trainer.is_global_zero:
         _save(lit.model, model_options, out_dir)
+        if classifier is not None:
+            torch.save({"state_dict": classifier.state_dict(), "class_names": classifier.class_names,
+                        "feature": classifier.feature}, out_dir / "classifier.pt")
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         run_id = mlflow_logger.run_id
         client = mlflow_logger.experiment
-        for artifact in (out_dir / "adapter", out_dir / "metrics.json", last):
+        for artifact in (out_dir / "adapter", out_dir / "metrics.json", out_dir / "classifier.pt", last):
             if artifact.exists():
                 (client.log_artifacts if artifact.is_dir() else client.log_artifact)(run_id, str(artifact))
     return metrics
+
+
+def _class_head(options: ModelOptions, train: CropDataset):
+    """The gesture head for classification (``None`` for regression), checked against the data's labels."""
+    if options.task_type != "classification":
+        return None
+    from holotune.training.module import ClassHead
+
+    labels = [train.images[i].label for i, _ in train.items]
+    bad = sorted({lab for lab in labels if lab is not None and not 0 <= lab < len(options.class_names)})
+    if bad:
+        raise FinetuneConfigError(f"labels {bad} in the data are out of range for class_names {list(options.class_names)}")
+    if all(lab is None for lab in labels):
+        raise FinetuneConfigError("task_type=classification but no training sample has a class label")
+    return ClassHead(1152, list(options.class_names))
 
 
 def _save(model, options: ModelOptions, out_dir: Path) -> None:

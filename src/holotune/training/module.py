@@ -7,7 +7,10 @@ Loss per batch, in crop-normalized units (see :mod:`holotune.training.outputs`):
 * self-distillation (the forgetting guard): on reference-domain (clean) samples, the same landmark
   loss against the stock model's own prediction on the same crop, weighted ``distill_weight``.
   With LoRA the stock model is the same network with its adapters disabled; with full
-  fine-tuning a frozen copy is kept.
+  fine-tuning a frozen copy is kept;
+* classification (``classifier`` given, hands only): cross-entropy of a new class head on the trunk
+  feature (``global_average_pooling2d``, 1152 wide), for samples with a label; the landmark heads
+  stay (multi-head). Accuracy, macro-F1 and the confusion matrix are logged per validation epoch.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class TrainHParams:
         distill_weight: weight of the self-distillation loss on reference samples (0 disables).
         presence_weight: weight of the presence-head loss.
         z_weight: weight of |dz| relative to the xy error.
+        class_weight: weight of the classification loss (classification only).
         seed: everything random (data order, augmentation, LoRA init).
     """
 
@@ -51,7 +55,31 @@ class TrainHParams:
     distill_weight: float = 1.0
     presence_weight: float = 0.1
     z_weight: float = 0.5
+    class_weight: float = 1.0
     seed: int = 0
+
+
+class ClassHead(nn.Module):
+    """A new classification head on a trunk feature (hands: ``global_average_pooling2d``, 1152 wide).
+
+    Attributes:
+        feature: the :meth:`forward_features` key it reads.
+        class_names: one name per class, index order.
+    """
+
+    def __init__(self, in_features: int, class_names: list[str], feature: str = "global_average_pooling2d",
+                 dropout: float = 0.2):
+        super().__init__()
+        self.feature = feature
+        self.class_names = list(class_names)
+        self.num_classes = len(class_names)
+        # The pooled ReLU6 features are large and unnormalized (no BatchNorm left in the model):
+        # normalizing them keeps the new head stable at the adapters' learning rates.
+        self.head = nn.Sequential(nn.LayerNorm(in_features), nn.Dropout(dropout), nn.Linear(in_features, self.num_classes))
+
+    def forward(self, features: Tensor) -> Tensor:
+        """(N, in_features) -> (N, num_classes) logits."""
+        return self.head(features)
 
 
 def landmark_loss(pred: Tensor, target: Tensor, mask: Tensor, z_weight: float) -> Tensor:
@@ -82,19 +110,33 @@ def nme(pred: Tensor, target: Tensor, mask: Tensor, module: str) -> Tensor:
 class LandmarkLitModule(pl.LightningModule):
     """Thin wrapper: ``model`` is a plain or peft-wrapped holotune model for ``module``."""
 
-    def __init__(self, model: nn.Module, module: str, hparams: TrainHParams):
+    def __init__(self, model: nn.Module, module: str, hparams: TrainHParams, classifier: "ClassHead | None" = None):
         super().__init__()
         self.model = model
         self.module_name = module
         self.hp = hparams
-        self.save_hyperparameters({"module": module, **asdict(hparams)})
+        self.classifier = classifier
+        self.save_hyperparameters({"module": module, **asdict(hparams),
+                                   "class_names": list(classifier.class_names) if classifier else None})
+        if classifier is not None:
+            from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+            n = classifier.num_classes
+            self.val_accuracy = MulticlassAccuracy(n, average="micro")
+            self.val_f1 = MulticlassF1Score(n, average="macro")
+            self.val_confusion = MulticlassConfusionMatrix(n)
         # Full fine-tuning has no adapter to switch off: keep the stock network for distillation.
         self._stock = None
         if hparams.distill_weight > 0 and not hasattr(model, "disable_adapter"):
             self._stock = copy.deepcopy(model).eval().requires_grad_(False)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        return self.model(x)
+        """The model's outputs, plus class logits (N, C) last when there is a classifier."""
+        if self.classifier is None:
+            return self.model(x)
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        features = base.forward_features(x)  # LoRA layers are injected in place: adapters stay active
+        return (*base.forward_head(features), self.classifier(features[self.classifier.feature]))
 
     @torch.no_grad()
     def stock_prediction(self, x: Tensor) -> Tensor:
@@ -105,7 +147,7 @@ class LandmarkLitModule(pl.LightningModule):
             return decode_landmarks(self.module_name, self.model(x))
 
     def _losses(self, batch: dict) -> dict[str, Tensor]:
-        outputs = self.model(batch["image"])
+        outputs = self(batch["image"])
         pred = decode_landmarks(self.module_name, outputs)
         losses = {"landmarks": landmark_loss(pred, batch["target"], batch["mask"], self.hp.z_weight)}
         logit = presence_logit(self.module_name, outputs)
@@ -118,6 +160,13 @@ class LandmarkLitModule(pl.LightningModule):
             losses["distill"] = pred.new_zeros(())
         losses["loss"] = (losses["landmarks"] + self.hp.presence_weight * losses["presence"]
                           + self.hp.distill_weight * losses["distill"])
+        if self.classifier is not None:
+            labelled = batch["label"] >= 0
+            logits = outputs[-1]
+            losses["class"] = (F.cross_entropy(logits[labelled], batch["label"][labelled])
+                               if labelled.any() else logits.new_zeros(()))
+            losses["loss"] = losses["loss"] + self.hp.class_weight * losses["class"]
+            losses["logits"], losses["labelled"] = logits.detach(), labelled
         losses["nme"] = nme(pred.detach(), batch["target"], batch["mask"], self.module_name).mean()
         losses["presence_rate"] = (logit.detach() > 0).float().mean()
         return losses
@@ -126,8 +175,9 @@ class LandmarkLitModule(pl.LightningModule):
         losses = self._losses(batch)
         n = batch["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-        for key in ("landmarks", "presence", "distill", "nme", "presence_rate"):
-            self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n)
+        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "class"):
+            if key in losses:
+                self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n)
         return losses["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -136,9 +186,23 @@ class LandmarkLitModule(pl.LightningModule):
         self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n)
         for key in ("landmarks", "nme", "presence_rate"):
             self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n)
+        if self.classifier is not None and losses["labelled"].any():
+            preds, target = losses["logits"][losses["labelled"]], batch["label"][losses["labelled"]]
+            self.val_accuracy.update(preds, target)
+            self.val_f1.update(preds, target)
+            self.val_confusion.update(preds, target)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.classifier is None or not self.val_confusion.update_called:
+            return
+        self.log("val/accuracy", self.val_accuracy.compute())
+        self.log("val/macro_f1", self.val_f1.compute())
+        self.confusion_matrix = self.val_confusion.compute().cpu().tolist()  # rows: true class, cols: predicted
+        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
+            metric.reset()
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.hp.learning_rate, weight_decay=self.hp.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = min(self.hp.warmup_steps, total // 2)
