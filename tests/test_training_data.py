@@ -88,3 +88,32 @@ def test_lora_training_lowers_the_loss_and_keeps_stock_weights(labelled):
     base = {k.replace("base_model.model.", "").replace(".base_layer", ""): v
             for k, v in lit.model.state_dict().items() if "lora_" not in k}
     assert all(torch.equal(base[k], v) for k, v in stock.items())
+
+
+def test_cached_trunk_features_give_exactly_the_full_model(labelled):
+    from holotune.adapters import LoraOptions, apply_lora
+    from holotune.data.augment import AugmentOptions
+    from holotune.training.module import LandmarkLitModule, TrainHParams
+
+    dataset = CropDataset(labelled, "face_mesh", AugmentOptions(), views=2)
+    model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, placement="branch"))
+    lit = LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True).eval()
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        cold = lit._outputs(batch, "train")  # computes and stores the trunk features
+        warm = lit._outputs(batch, "train")  # reads them back
+        full = lit(batch["image"])
+    assert len(lit._features["train"]) == len(dataset)
+    for a, b, c in zip(cold, warm, full):
+        assert torch.equal(a, b) and torch.equal(b, c)
+    dataset.set_epoch(2)  # epoch 2 reuses view 0: same keys, same crops
+    assert torch.equal(dataset[0]["key"], batch["key"][0]) and torch.equal(dataset[0]["image"], batch["image"][0])
+
+
+def test_feature_cache_refuses_a_trainable_trunk():
+    from holotune.adapters import LoraOptions, apply_lora
+    from holotune.training.module import LandmarkLitModule, TrainHParams
+
+    model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, placement="trunk"))
+    with pytest.raises(ValueError, match="cannot cache trunk features: trunk layers"):
+        LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True)

@@ -62,16 +62,20 @@ class CropDataset(Dataset):
         augment: augmentation (use :data:`NO_AUGMENTATION` for evaluation).
         seed: base seed; item ``i`` of epoch ``e`` is deterministic given ``set_epoch(e)``.
         cache_images: keep decoded images in memory (``cache_dataset``).
+        views: if set, augmentation cycles through this many fixed variants per item (epoch mod
+            ``views``), so per-variant results (trunk features) can be cached across epochs.
 
     Items are dicts: ``image`` (3, H, W) float32 in the model's input range, ``target`` (K, 3)
-    float32, ``mask`` (K,), ``reference`` (), ``label`` () int64 (-1 if none), ``index`` ().
+    float32, ``mask`` (K,), ``reference`` (), ``label`` () int64 (-1 if none), ``index`` (), and
+    ``key`` (): a unique id of the (item, augmentation variant) pair.
     """
 
     def __init__(self, images: list[LabelledImage], module: str, augment: AugmentOptions = NO_AUGMENTATION,
-                 seed: int = 0, cache_images: bool = False):
+                 seed: int = 0, cache_images: bool = False, views: int | None = None):
         if module not in MODULE_PARTS:
             raise ValueError(f"unknown module {module!r}; one of {sorted(MODULE_PARTS)}")
         self.images, self.module, self.augment, self.seed = images, module, augment, seed
+        self.views = views
         self.spec = MODEL_SPECS[MODULE_MODELS[module]]
         self.epoch = 0
         self._cache: dict[int, np.ndarray] | None = {} if cache_images else None
@@ -98,7 +102,8 @@ class CropDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         i, part = self.items[index]
         item = self.images[i]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        view = self.epoch % self.views if self.views else self.epoch
+        rng = np.random.default_rng([self.seed, view, index])
         image, keypoints, mask = self._image(i), item.keypoints, item.mask
         if self.augment.flip_prob and rng.random() < self.augment.flip_prob:
             image, keypoints, mask = flip_sample(image, keypoints, mask)
@@ -119,4 +124,5 @@ class CropDataset(Dataset):
             "reference": torch.tensor(float(item.reference)),
             "label": torch.tensor(-1 if item.label is None else int(item.label), dtype=torch.int64),
             "index": torch.tensor(index),
+            "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
         }

@@ -68,7 +68,10 @@ class RunOptions:
         experiment: MLflow experiment name.
         tensorboard_dir: TensorBoard event files.
         mixed_precision: use bf16 autocast on CPU (16-mixed on GPU).
-        cache_dataset: keep decoded images in memory across epochs.
+        cache_dataset: keep decoded images in memory across epochs, and, when only head or branch
+            layers train, the trunk features of each crop (augmentation then cycles through
+            ``cache_views`` fixed variants per sample, so later epochs skip the trunk).
+        cache_views: augmentation variants per sample when trunk features are cached.
         resume: continue from ``checkpoint_dir/last.ckpt`` if it exists.
         max_time: Lightning's ``max_time`` ("DD:HH:MM:SS"), or ``None``.
         augment: training augmentation.
@@ -86,6 +89,7 @@ class RunOptions:
     tensorboard_dir: str = "logs/tensorboard"
     mixed_precision: bool = False
     cache_dataset: bool = True
+    cache_views: int = 4
     resume: bool = False
     max_time: str | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)
@@ -185,8 +189,10 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     check_config(model_options, hparams, run)
     pl.seed_everything(hparams.seed, workers=True)
     module = model_options.module
+    net = build_model(model_options)
+    cache_features = run.cache_dataset and _trunk_is_frozen(net)
     train = CropDataset(load_split(run.shards_dir, "train", run.manifest), module, run.augment, hparams.seed,
-                        cache_images=run.cache_dataset)
+                        cache_images=run.cache_dataset, views=run.cache_views if cache_features else None)
     val = CropDataset(load_split(run.shards_dir, "val", run.manifest), module, NO_AUGMENTATION, hparams.seed,
                       cache_images=run.cache_dataset)
     if len(train) == 0:
@@ -197,7 +203,7 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
                                              num_workers=run.num_workers, drop_last=len(train) > hparams.batch_size),
         "val": torch.utils.data.DataLoader(val, batch_size=hparams.batch_size, num_workers=run.num_workers),
     }
-    lit = LandmarkLitModule(build_model(model_options), module, hparams, classifier)
+    lit = LandmarkLitModule(net, module, hparams, classifier, cache_features=cache_features)
     out_dir = Path(run.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     mlflow_logger = MLFlowLogger(experiment_name=run.experiment, tracking_uri=run.tracking_uri,
@@ -225,6 +231,7 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
                 ckpt_path=str(last) if run.resume and last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics.update(train_seconds=time.perf_counter() - start, train_samples=len(train), val_samples=len(val),
+                   cached_trunk_features=cache_features,
                    epochs_completed=trainer.current_epoch, global_step=trainer.global_step)
     if classifier is not None and hasattr(lit, "confusion_matrix"):
         metrics["confusion_matrix"] = lit.confusion_matrix
@@ -241,6 +248,13 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
             if artifact.exists():
                 (client.log_artifacts if artifact.is_dir() else client.log_artifact)(run_id, str(artifact))
     return metrics
+
+
+def _trunk_is_frozen(net) -> bool:
+    """True when every trainable parameter sits in a head branch (so trunk features can be cached)."""
+    base = net.get_base_model() if hasattr(net, "get_base_model") else net
+    heads = {layer for layers in base.head_layers.values() for layer in layers}
+    return all(name.split(".")[0] in heads for name, p in base.named_parameters() if p.requires_grad)
 
 
 def _class_head(options: ModelOptions, train: CropDataset):

@@ -110,9 +110,17 @@ def nme(pred: Tensor, target: Tensor, mask: Tensor, module: str) -> Tensor:
 class LandmarkLitModule(pl.LightningModule):
     """Thin wrapper: ``model`` is a plain or peft-wrapped holotune model for ``module``."""
 
-    def __init__(self, model: nn.Module, module: str, hparams: TrainHParams, classifier: "ClassHead | None" = None):
+    def __init__(self, model: nn.Module, module: str, hparams: TrainHParams, classifier: "ClassHead | None" = None,
+                 cache_features: bool = False):
         super().__init__()
         self.model = model
+        # Trunk features per (split, sample key): valid only while no trunk weight trains.
+        self._features: dict[str, dict[int, dict[str, Tensor]]] | None = None
+        if cache_features:
+            trainable_trunk = self._trainable_trunk_layers()
+            if trainable_trunk:
+                raise ValueError(f"cannot cache trunk features: trunk layers {trainable_trunk[:5]} are trainable")
+            self._features = {"train": {}, "val": {}}
         self.module_name = module
         self.hp = hparams
         self.classifier = classifier
@@ -130,6 +138,34 @@ class LandmarkLitModule(pl.LightningModule):
         if hparams.distill_weight > 0 and not hasattr(model, "disable_adapter"):
             self._stock = copy.deepcopy(model).eval().requires_grad_(False)
 
+    def _base(self) -> nn.Module:
+        """The :class:`TFLiteModule` (LoRA layers injected in place when peft-wrapped)."""
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def _trainable_trunk_layers(self) -> list[str]:
+        base = self._base()
+        heads = {layer for layers in base.head_layers.values() for layer in layers}
+        return sorted({name.split(".")[0] for name, p in base.named_parameters()
+                       if p.requires_grad and name.split(".")[0] not in heads})
+
+    def _outputs(self, batch: dict, split: str) -> tuple[Tensor, ...]:
+        """Forward a batch, reusing cached trunk features where the cache has them (exactly equal)."""
+        if self._features is None:
+            return self(batch["image"])
+        base, cache = self._base(), self._features[split]
+        keys = batch["key"].tolist()
+        missing = [j for j, k in enumerate(keys) if k not in cache]
+        if missing:
+            with torch.no_grad():
+                fresh = base.forward_features(batch["image"][missing])
+            for pos, j in enumerate(missing):
+                cache[keys[j]] = {name: f[pos] for name, f in fresh.items()}
+        features = {name: torch.stack([cache[k][name] for k in keys]) for name in base.feature_names}
+        outputs = base.forward_head(features)
+        if self.classifier is not None:
+            outputs = (*outputs, self.classifier(features[self.classifier.feature]))
+        return outputs
+
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """The model's outputs, plus class logits (N, C) last when there is a classifier."""
         if self.classifier is None:
@@ -146,8 +182,8 @@ class LandmarkLitModule(pl.LightningModule):
         with self.model.disable_adapter():
             return decode_landmarks(self.module_name, self.model(x))
 
-    def _losses(self, batch: dict) -> dict[str, Tensor]:
-        outputs = self(batch["image"])
+    def _losses(self, batch: dict, split: str = "train") -> dict[str, Tensor]:
+        outputs = self._outputs(batch, split)
         pred = decode_landmarks(self.module_name, outputs)
         losses = {"landmarks": landmark_loss(pred, batch["target"], batch["mask"], self.hp.z_weight)}
         logit = presence_logit(self.module_name, outputs)
@@ -177,15 +213,16 @@ class LandmarkLitModule(pl.LightningModule):
         self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
         for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "class"):
             if key in losses:
-                self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n)
+                self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return losses["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        losses = self._losses(batch)
+        losses = self._losses(batch, "val")
         n = batch["image"].shape[0]
-        self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n)
+        # sync_dist: under DDP each rank sees part of the validation set; report the whole.
+        self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n, sync_dist=True)
         for key in ("landmarks", "nme", "presence_rate"):
-            self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n)
+            self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n, sync_dist=True)
         if self.classifier is not None and losses["labelled"].any():
             preds, target = losses["logits"][losses["labelled"]], batch["label"][losses["labelled"]]
             self.val_accuracy.update(preds, target)
@@ -195,6 +232,7 @@ class LandmarkLitModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.classifier is None or not self.val_confusion.update_called:
             return
+        # torchmetrics reduce across DDP ranks in compute().
         self.log("val/accuracy", self.val_accuracy.compute())
         self.log("val/macro_f1", self.val_f1.compute())
         self.confusion_matrix = self.val_confusion.compute().cpu().tolist()  # rows: true class, cols: predicted
