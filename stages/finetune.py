@@ -31,7 +31,8 @@ def main(cfg: DictConfig) -> None:
                            distill_weight=f.distill_weight, presence_weight=f.presence_weight, seed=f.seed)
     run = RunOptions(shards_dir=f.shards_dir, manifest=f.manifest, out_dir=f.out_dir, checkpoint_dir=f.checkpoint_dir,
                      tracking_uri=f.tracking_uri, experiment=f.experiment, tensorboard_dir=f.tensorboard_dir,
-                     mixed_precision=f.mixed_precision, cache_dataset=f.cache_dataset, resume=f.resume,
+                     mixed_precision=f.mixed_precision, cache_dataset=f.cache_dataset, cache_views=f.cache_views,
+                     resume=f.resume,
                      max_time=f.max_time, augment=AugmentOptions(**OmegaConf.to_container(f.augment)),
                      accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
                      num_workers=t.num_workers, limit_train_batches=t.limit_train_batches)

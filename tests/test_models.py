@@ -141,3 +141,15 @@ def test_module_api_works_after_dtype_and_device_moves(crops):
     with torch.no_grad():
         out = model(crops["hand_recrop"].double())[0]
     assert out.dtype == torch.float64
+
+
+def test_forward_head_can_compute_only_some_outputs(models, crops):
+    model, x = models["pose_landmark_full"], crops["pose_landmark_full"]
+    with torch.no_grad():
+        features = model.forward_features(x)
+        full = model.forward_head(features)
+        partial = model.forward_head(features, ("landmarks", "pose_flag"))
+    assert torch.equal(partial[0], full[0]) and torch.equal(partial[1], full[1])
+    assert partial[2] is None and partial[3] is None and partial[4] is None  # segmentation etc. not computed
+    with pytest.raises(KeyError, match="unknown output"):
+        model.forward_head(features, ("mesh",))

@@ -341,14 +341,38 @@ class TFLiteModule(nn.Module):
         env = self._run(self._trunk_steps, {self._input: x})
         return {k: env[t] for k, t in self._seam.items()}
 
-    def forward_head(self, features: dict[str, Tensor]) -> tuple[Tensor, ...]:
-        """Run every head on :meth:`forward_features`' output; returns outputs in TFLite order/layout."""
-        env = self._run(self._head_steps, {t: features[k] for k, t in self._seam.items()})
-        return tuple(to_nhwc(env[t]) for t in self._outputs)
+    def forward_head(self, features: dict[str, Tensor], outputs: tuple[str, ...] | None = None) -> tuple:
+        """Run the heads on :meth:`forward_features`' output; returns outputs in TFLite order/layout.
+
+        Args:
+            outputs: compute only these heads (e.g. skip pose segmentation when training landmarks);
+                the others come back as ``None`` in their positions.
+        """
+        steps = self._head_steps if outputs is None else self._steps_for(tuple(outputs))
+        env = self._run(steps, {t: features[k] for k, t in self._seam.items()})
+        wanted = set(self.output_names if outputs is None else outputs)
+        return tuple(to_nhwc(env[t]) if name in wanted else None for name, t in zip(self.output_names, self._outputs))
+
+    def _steps_for(self, outputs: tuple[str, ...]) -> list[Step]:
+        """Head steps needed for ``outputs`` (cached per request)."""
+        cache = self.__dict__.setdefault("_steps_for_cache", {})
+        if outputs not in cache:
+            unknown = [o for o in outputs if o not in self._output_of_head]
+            if unknown:
+                raise KeyError(f"unknown output(s) {unknown}; outputs: {self.output_names}")
+            producers = {t: s for s in self._head_steps for t in s.op.outputs}
+            needed, stack = set(), [self._output_of_head[o] for o in outputs]
+            while stack:
+                t = stack.pop()
+                if t in producers and t not in needed:
+                    needed.add(t)
+                    stack.extend(i for i in producers[t].op.inputs if i >= 0)
+            cache[outputs] = [s for s in self._head_steps if s.op.outputs[0] in needed]
+        return cache[outputs]
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """(N, C, H, W) input -> tuple of outputs in TFLite order, 4-D ones NHWC as TFLite returns them."""
-        return self.forward_head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))  # every output, as the TFLite model
 
     def _run(self, steps: list[Step], env: dict[int, Tensor]) -> dict[int, Tensor]:
         for s in steps:

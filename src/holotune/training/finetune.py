@@ -71,7 +71,8 @@ class RunOptions:
         cache_dataset: keep decoded images in memory across epochs, and, when only head or branch
             layers train, the trunk features of each crop (augmentation then cycles through
             ``cache_views`` fixed variants per sample, so later epochs skip the trunk).
-        cache_views: augmentation variants per sample when trunk features are cached.
+        cache_views: augmentation variants per sample when trunk features are cached (1: epochs after
+            the first skip the trunk; more: more augmentation variety, filled over the first epochs).
         resume: continue from ``checkpoint_dir/last.ckpt`` if it exists.
         max_time: Lightning's ``max_time`` ("DD:HH:MM:SS"), or ``None``.
         augment: training augmentation.
@@ -89,7 +90,7 @@ class RunOptions:
     tensorboard_dir: str = "logs/tensorboard"
     mixed_precision: bool = False
     cache_dataset: bool = True
-    cache_views: int = 4
+    cache_views: int = 1
     resume: bool = False
     max_time: str | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from holotune.adapters import TRAINED_OUTPUTS
 from holotune.training.outputs import decode_landmarks, presence_logit
 
 # Inter-ocular landmarks of the face mesh (outer eye corners), for NME.
@@ -149,10 +150,15 @@ class LandmarkLitModule(pl.LightningModule):
                        if p.requires_grad and name.split(".")[0] not in heads})
 
     def _outputs(self, batch: dict, split: str) -> tuple[Tensor, ...]:
-        """Forward a batch, reusing cached trunk features where the cache has them (exactly equal)."""
+        """Forward a batch (only the heads the loss reads), reusing cached trunk features (exactly equal)."""
+        base = self._base()
         if self._features is None:
-            return self(batch["image"])
-        base, cache = self._base(), self._features[split]
+            features = base.forward_features(batch["image"])
+            outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
+            if self.classifier is not None:
+                outputs = (*outputs, self.classifier(features[self.classifier.feature]))
+            return outputs
+        cache = self._features[split]
         keys = batch["key"].tolist()
         missing = [j for j, k in enumerate(keys) if k not in cache]
         if missing:
@@ -161,7 +167,7 @@ class LandmarkLitModule(pl.LightningModule):
             for pos, j in enumerate(missing):
                 cache[keys[j]] = {name: f[pos] for name, f in fresh.items()}
         features = {name: torch.stack([cache[k][name] for k in keys]) for name in base.feature_names}
-        outputs = base.forward_head(features)
+        outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
         if self.classifier is not None:
             outputs = (*outputs, self.classifier(features[self.classifier.feature]))
         return outputs
@@ -178,9 +184,11 @@ class LandmarkLitModule(pl.LightningModule):
     def stock_prediction(self, x: Tensor) -> Tensor:
         """The stock model's landmarks on ``x`` (adapters off), for self-distillation."""
         if self._stock is not None:
-            return decode_landmarks(self.module_name, self._stock(x))
+            return decode_landmarks(self.module_name, self._stock.forward_head(self._stock.forward_features(x),
+                                                                               ("landmarks",)))
+        base = self._base()
         with self.model.disable_adapter():
-            return decode_landmarks(self.module_name, self.model(x))
+            return decode_landmarks(self.module_name, base.forward_head(base.forward_features(x), ("landmarks",)))
 
     def _losses(self, batch: dict, split: str = "train") -> dict[str, Tensor]:
         outputs = self._outputs(batch, split)
