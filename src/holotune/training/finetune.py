@@ -245,9 +245,11 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         run_id = mlflow_logger.run_id
         client = mlflow_logger.experiment
-        for artifact in (out_dir / "adapter", out_dir / "metrics.json", out_dir / "classifier.pt", last):
+        for artifact in (out_dir / "metrics.json", out_dir / "classifier.pt", last):
             if artifact.exists():
-                (client.log_artifacts if artifact.is_dir() else client.log_artifact)(run_id, str(artifact))
+                client.log_artifact(run_id, str(artifact))
+        if (out_dir / "adapter").is_dir():
+            client.log_artifacts(run_id, str(out_dir / "adapter"), artifact_path="adapter")
     return metrics
 
 
