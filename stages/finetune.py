@@ -34,6 +34,7 @@ def main(cfg: DictConfig) -> None:
                      mixed_precision=f.mixed_precision, cache_dataset=f.cache_dataset, cache_views=f.cache_views,
                      resume=f.resume,
                      max_time=f.max_time, augment=AugmentOptions(**OmegaConf.to_container(f.augment)),
+                     validation_split=f.validation_split,
                      accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
                      num_workers=t.num_workers, limit_train_batches=t.limit_train_batches)
     metrics = finetune(model, hparams, run)

@@ -38,6 +38,46 @@ def _run(root, tmp_path, **overrides) -> RunOptions:
     return RunOptions(**{**fields, **overrides})
 
 
+@pytest.mark.parametrize("module", ["pose", "hands"])
+def test_each_module_trains(shards, gesture_shards, tmp_path, module):
+    from holotune.models import MODULE_MODELS, create_model
+
+    run = _run(shards, tmp_path, manifest=None, cache_dataset=True)
+    if module == "hands":  # the default data has no hands: synthetic hand labels
+        run = _run(shards, tmp_path, manifest=None, cache_dataset=True, shards_dir=str(gesture_shards))
+    metrics = finetune(ModelOptions(module, LoraOptions(r=4, placement="head")),
+                       TrainHParams(epochs=3, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
+    assert metrics["cached_trunk_features"] is True and metrics["train/loss_epoch"] < metrics["train/loss_step"] * 5
+    history = _loss_history(tmp_path)
+    assert history[-1] < history[0]
+    merged = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
+    stock = create_model(MODULE_MODELS[module]).state_dict()
+    changed = {k.rsplit(".", 1)[0] for k in stock if not torch.equal(merged[k], stock[k])}
+    assert changed and changed <= set(create_model(MODULE_MODELS[module]).head_layers["landmarks"] +
+                                      create_model(MODULE_MODELS[module]).head_layers[
+                                          {"pose": "pose_flag", "hands": "hand_flag"}[module]])
+
+
+def _loss_history(tmp_path) -> list[float]:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("holotune-finetune").experiment_id])
+    return [m.value for m in client.get_metric_history(run.info.run_id, "train/loss_epoch")]
+
+
+def test_full_fine_tuning_in_bf16_with_a_validation_split(shards, tmp_path):
+    from holotune.models import create_model
+
+    run = _run(shards, tmp_path, mixed_precision=True, validation_split=0.3)
+    metrics = finetune(ModelOptions("face_mesh", use_lora=False, freeze_backbone=False),
+                       TrainHParams(epochs=1, batch_size=8, learning_rate=1e-4, warmup_steps=1), run)
+    assert metrics["val_samples"] > 0 and not (tmp_path / "model" / "adapter").exists()
+    merged = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
+    stock = create_model("face_landmark").state_dict()
+    assert not torch.equal(merged["conv2d_1.weight"], stock["conv2d_1.weight"])  # the trunk trained too
+
+
 def test_finetune_face_mesh_end_to_end(shards, tmp_path):
     import mlflow
 

@@ -76,6 +76,8 @@ class RunOptions:
         resume: continue from ``checkpoint_dir/last.ckpt`` if it exists.
         max_time: Lightning's ``max_time`` ("DD:HH:MM:SS"), or ``None``.
         augment: training augmentation.
+        validation_split: ``None`` uses the ingest stage's val split; a fraction re-splits train+val
+            by sample id (the fine-tuning API's knob; ingest's group-aware split is the better tool).
         accelerator, devices, strategy, num_nodes: Lightning's, for DDP.
         num_workers: DataLoader workers.
         limit_train_batches: cap batches per epoch (smoke tests), or ``None``.
@@ -94,6 +96,7 @@ class RunOptions:
     resume: bool = False
     max_time: str | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)
+    validation_split: float | None = None
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
@@ -125,6 +128,8 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(f"epochs must be >= 1, got {hparams.epochs}")
     if hparams.batch_size < 1:
         raise FinetuneConfigError(f"batch_size must be >= 1, got {hparams.batch_size}")
+    if run.validation_split is not None and not 0.0 < run.validation_split < 1.0:
+        raise FinetuneConfigError(f"validation_split must be in (0, 1) or null, got {run.validation_split}")
     if hparams.gradient_clip < 0:
         raise FinetuneConfigError(f"gradient_clip must be >= 0, got {hparams.gradient_clip}")
     if model.use_lora:
@@ -192,10 +197,13 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     module = model_options.module
     net = build_model(model_options)
     cache_features = run.cache_dataset and _trunk_is_frozen(net)
-    train = CropDataset(load_split(run.shards_dir, "train", run.manifest), module, run.augment, hparams.seed,
+    train_images = load_split(run.shards_dir, "train", run.manifest)
+    val_images = load_split(run.shards_dir, "val", run.manifest)
+    if run.validation_split is not None:
+        train_images, val_images = resplit(train_images + val_images, run.validation_split, hparams.seed)
+    train = CropDataset(train_images, module, run.augment, hparams.seed,
                         cache_images=run.cache_dataset, views=run.cache_views if cache_features else None)
-    val = CropDataset(load_split(run.shards_dir, "val", run.manifest), module, NO_AUGMENTATION, hparams.seed,
-                      cache_images=run.cache_dataset)
+    val = CropDataset(val_images, module, NO_AUGMENTATION, hparams.seed, cache_images=run.cache_dataset)
     if len(train) == 0:
         raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no training sample has a full {module} label")
     classifier = _class_head(model_options, train)
@@ -251,6 +259,16 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
         if (out_dir / "adapter").is_dir():
             client.log_artifacts(run_id, str(out_dir / "adapter"), artifact_path="adapter")
     return metrics
+
+
+def resplit(images: list[LabelledImage], validation_split: float, seed: int) -> tuple[list, list]:
+    """Deterministic train/val split by a hash of each sample id."""
+    import hashlib
+
+    def u(image: LabelledImage) -> float:
+        return int(hashlib.sha256(f"{seed}:{image.sample_id}".encode()).hexdigest()[:12], 16) / 16**12
+
+    return [i for i in images if u(i) >= validation_split], [i for i in images if u(i) < validation_split]
 
 
 def _trunk_is_frozen(net) -> bool:
