@@ -32,6 +32,7 @@ def main(cfg: DictConfig) -> None:
     run = RunOptions(shards_dir=f.shards_dir, manifest=f.manifest, out_dir=f.out_dir, checkpoint_dir=f.checkpoint_dir,
                      tracking_uri=f.tracking_uri, experiment=f.experiment, tensorboard_dir=f.tensorboard_dir,
                      mixed_precision=f.mixed_precision, cache_dataset=f.cache_dataset, cache_views=f.cache_views,
+                     negative_fraction=f.negative_fraction,
                      resume=f.resume,
                      max_time=f.max_time, augment=AugmentOptions(**OmegaConf.to_container(f.augment)),
                      validation_split=f.validation_split,

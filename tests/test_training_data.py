@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from holotune.data.augment import AugmentOptions
+from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.models import create_model
 from holotune.training.data import CropDataset, LabelledImage
 from holotune.training.outputs import decode_landmarks, presence_logit
@@ -100,8 +100,8 @@ def test_cached_trunk_features_give_exactly_the_full_model(labelled):
     lit = LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True).eval()
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
-        cold = lit._outputs(batch, "train")  # computes and stores the trunk features
-        warm = lit._outputs(batch, "train")  # reads them back
+        cold, _ = lit._outputs(batch, "train")  # computes and stores the trunk features
+        warm, _ = lit._outputs(batch, "train")  # reads them back
         full = lit(batch["image"])
     assert len(lit._features["train"]) == len(dataset)
     for a, b, c in zip(cold, warm, full):
@@ -117,3 +117,15 @@ def test_feature_cache_refuses_a_trainable_trunk():
     model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, placement="trunk"))
     with pytest.raises(ValueError, match="cannot cache trunk features: trunk layers"):
         LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True)
+
+
+def test_negative_crops_show_no_face(labelled):
+    dataset = CropDataset(labelled, "face_mesh", NO_AUGMENTATION, negatives=2.0)
+    negatives = [dataset[i] for i, (_, part) in enumerate(dataset.items) if part == "negative"]
+    assert len(negatives) >= 2
+    batch = torch.utils.data.default_collate(negatives)
+    assert (batch["present"] == 0).all() and (batch["mask"] == 0).all() and (batch["label"] == -1).all()
+    with torch.no_grad():
+        outputs = create_model("face_landmark")(batch["image"])
+    assert (torch.sigmoid(presence_logit("face_mesh", outputs)) < 0.5).float().mean() >= 0.75
+

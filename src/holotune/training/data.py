@@ -64,14 +64,17 @@ class CropDataset(Dataset):
         cache_images: keep decoded images in memory (``cache_dataset``).
         views: if set, augmentation cycles through this many fixed variants per item (epoch mod
             ``views``), so per-variant results (trunk features) can be cached across epochs.
+        negatives: extra items, as a fraction of the positives, that show no labelled part (a
+            same-sized ROI elsewhere in an image): presence target 0, so the presence head learns
+            "absent" too and fine-tuning cannot teach it to say "present" everywhere.
 
     Items are dicts: ``image`` (3, H, W) float32 in the model's input range, ``target`` (K, 3)
-    float32, ``mask`` (K,), ``reference`` (), ``label`` () int64 (-1 if none), ``index`` (), and
-    ``key`` (): a unique id of the (item, augmentation variant) pair.
+    float32, ``mask`` (K,), ``reference`` (), ``present`` () 1 or 0 (negative), ``label`` () int64
+    (-1 if none), ``index`` (), and ``key`` (): a unique id of the (item, augmentation variant) pair.
     """
 
     def __init__(self, images: list[LabelledImage], module: str, augment: AugmentOptions = NO_AUGMENTATION,
-                 seed: int = 0, cache_images: bool = False, views: int | None = None):
+                 seed: int = 0, cache_images: bool = False, views: int | None = None, negatives: float = 0.0):
         if module not in MODULE_PARTS:
             raise ValueError(f"unknown module {module!r}; one of {sorted(MODULE_PARTS)}")
         self.images, self.module, self.augment, self.seed = images, module, augment, seed
@@ -81,9 +84,35 @@ class CropDataset(Dataset):
         self._cache: dict[int, np.ndarray] | None = {} if cache_images else None
         # One item per (image, part) that carries a full label; sizes come from a decode, once.
         self.items: list[tuple[int, str]] = []
+        rois: dict[int, list] = {}
         for i, item in enumerate(images):
             size = self._image(i).shape[1::-1]
-            self.items += [(i, part) for part, _ in module_rois(module, item.keypoints, item.mask, size)]
+            rois[i] = module_rois(module, item.keypoints, item.mask, size)
+            self.items += [(i, part) for part, _ in rois[i]]
+        self.negatives = self._negative_rects(rois, round(negatives * len(self.items)))
+        self.items += [(i, "negative") for i, _ in self.negatives]
+
+    def _negative_rects(self, rois: dict[int, list], count: int) -> list:
+        """``count`` (image index, Rect) pairs: squares the size of a positive ROI that overlap none."""
+        from dataclasses import replace
+
+        rng = np.random.default_rng([self.seed, 7])
+        candidates = [i for i, r in rois.items() if r]
+        out = []
+        for attempt in range(count * 20):
+            if len(out) == count or not candidates:
+                break
+            i = candidates[attempt % len(candidates)]
+            w_img, h_img = self._image(i).shape[1::-1]
+            _, pos = rois[i][0]
+            side = pos.width * w_img * rng.uniform(0.7, 1.3)  # pixels
+            cx, cy = rng.uniform(side / 2, max(side / 2, w_img - side / 2)), rng.uniform(side / 2, max(side / 2, h_img - side / 2))
+            clear = all(abs(cx - r.x_center * w_img) > (side + r.width * w_img) / 2
+                        or abs(cy - r.y_center * h_img) > (side + r.height * h_img) / 2 for _, r in rois[i])
+            if clear:
+                out.append((i, replace(pos, x_center=cx / w_img, y_center=cy / h_img, width=side / w_img,
+                                       height=side / h_img)))
+        return out
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -101,6 +130,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         i, part = self.items[index]
+        if part == "negative":
+            return self._negative(index)
         item = self.images[i]
         view = self.epoch % self.views if self.views else self.epoch
         rng = np.random.default_rng([self.seed, view, index])
@@ -122,7 +153,24 @@ class CropDataset(Dataset):
             "target": torch.from_numpy(target.astype(np.float32)),
             "mask": torch.from_numpy(mask[rows].astype(np.float32)),
             "reference": torch.tensor(float(item.reference)),
+            "present": torch.tensor(1.0),
             "label": torch.tensor(-1 if item.label is None else int(item.label), dtype=torch.int64),
             "index": torch.tensor(index),
             "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
+        }
+
+    def _negative(self, index: int) -> dict:
+        i, rect = self.negatives[index - (len(self.items) - len(self.negatives))]
+        view = self.epoch % self.views if self.views else self.epoch
+        rng = np.random.default_rng([self.seed, view, index])
+        crop, _ = cut_crop(self._image(i), rect, self.spec.input_size, self.spec.keep_aspect_ratio)
+        crop = photometric(crop, self.augment, rng)
+        lo, hi = self.spec.input_range
+        pixels = crop.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        k = sum(len(range(*PARTS[p].indices(543))) for p in MODULE_PARTS[self.module][:1])
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))),
+            "target": torch.zeros(k, 3), "mask": torch.zeros(k), "reference": torch.tensor(0.0),
+            "present": torch.tensor(0.0), "label": torch.tensor(-1, dtype=torch.int64),
+            "index": torch.tensor(index), "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
         }

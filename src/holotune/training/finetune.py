@@ -73,6 +73,8 @@ class RunOptions:
             ``cache_views`` fixed variants per sample, so later epochs skip the trunk).
         cache_views: augmentation variants per sample when trunk features are cached (1: epochs after
             the first skip the trunk; more: more augmentation variety, filled over the first epochs).
+        negative_fraction: crops without the part, as a fraction of the positives, that teach the
+            presence head "absent" (without them it learns to say "present" everywhere).
         resume: continue from ``checkpoint_dir/last.ckpt`` if it exists.
         max_time: Lightning's ``max_time`` ("DD:HH:MM:SS"), or ``None``.
         augment: training augmentation.
@@ -93,6 +95,7 @@ class RunOptions:
     mixed_precision: bool = False
     cache_dataset: bool = True
     cache_views: int = 1
+    negative_fraction: float = 0.25
     resume: bool = False
     max_time: str | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)
@@ -201,9 +204,10 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     val_images = load_split(run.shards_dir, "val", run.manifest)
     if run.validation_split is not None:
         train_images, val_images = resplit(train_images + val_images, run.validation_split, hparams.seed)
-    train = CropDataset(train_images, module, run.augment, hparams.seed,
-                        cache_images=run.cache_dataset, views=run.cache_views if cache_features else None)
-    val = CropDataset(val_images, module, NO_AUGMENTATION, hparams.seed, cache_images=run.cache_dataset)
+    train = CropDataset(train_images, module, run.augment, hparams.seed, cache_images=run.cache_dataset,
+                        views=run.cache_views if cache_features else None, negatives=run.negative_fraction)
+    val = CropDataset(val_images, module, NO_AUGMENTATION, hparams.seed, cache_images=run.cache_dataset,
+                      negatives=run.negative_fraction)
     if len(train) == 0:
         raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no training sample has a full {module} label")
     classifier = _class_head(model_options, train)
@@ -239,6 +243,11 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     trainer.fit(lit, loaders["train"], loaders["val"] if len(val) else None,
                 ckpt_path=str(last) if run.resume and last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if checkpoint.best_model_path and len(val):
+        # Ship the best epoch (by val/loss), not merely the last one.
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        lit.load_state_dict(best["state_dict"])
+        metrics["best_epoch"] = int(best["epoch"])
     metrics.update(train_seconds=time.perf_counter() - start, train_samples=len(train), val_samples=len(val),
                    cached_trunk_features=cache_features,
                    epochs_completed=trainer.current_epoch, global_step=trainer.global_step)
@@ -284,7 +293,7 @@ def _class_head(options: ModelOptions, train: CropDataset):
         return None
     from holotune.training.module import ClassHead
 
-    labels = [train.images[i].label for i, _ in train.items]
+    labels = [train.images[i].label for i, part in train.items if part != "negative"]
     bad = sorted({lab for lab in labels if lab is not None and not 0 <= lab < len(options.class_names)})
     if bad:
         raise FinetuneConfigError(f"labels {bad} in the data are out of range for class_names {list(options.class_names)}")

@@ -149,15 +149,18 @@ class LandmarkLitModule(pl.LightningModule):
         return sorted({name.split(".")[0] for name, p in base.named_parameters()
                        if p.requires_grad and name.split(".")[0] not in heads})
 
-    def _outputs(self, batch: dict, split: str) -> tuple[Tensor, ...]:
-        """Forward a batch (only the heads the loss reads), reusing cached trunk features (exactly equal)."""
+    def _outputs(self, batch: dict, split: str) -> tuple[tuple[Tensor, ...], dict[str, Tensor] | None]:
+        """Forward a batch (only the heads the loss reads), reusing cached trunk features (exactly equal).
+
+        Returns the outputs, and the cached trunk features (``None`` when not caching).
+        """
         base = self._base()
         if self._features is None:
             features = base.forward_features(batch["image"])
             outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
             if self.classifier is not None:
                 outputs = (*outputs, self.classifier(features[self.classifier.feature]))
-            return outputs
+            return outputs, None
         cache = self._features[split]
         keys = batch["key"].tolist()
         missing = [j for j, k in enumerate(keys) if k not in cache]
@@ -170,7 +173,7 @@ class LandmarkLitModule(pl.LightningModule):
         outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
         if self.classifier is not None:
             outputs = (*outputs, self.classifier(features[self.classifier.feature]))
-        return outputs
+        return outputs, features
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """The model's outputs, plus class logits (N, C) last when there is a classifier."""
@@ -181,8 +184,16 @@ class LandmarkLitModule(pl.LightningModule):
         return (*base.forward_head(features), self.classifier(features[self.classifier.feature]))
 
     @torch.no_grad()
-    def stock_prediction(self, x: Tensor) -> Tensor:
-        """The stock model's landmarks on ``x`` (adapters off), for self-distillation."""
+    def stock_prediction(self, x: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """The stock model's landmarks on ``x`` (adapters off), for self-distillation.
+
+        ``features``: cached trunk features of ``x`` (valid as stock features: the trunk is frozen
+        and adapter-free whenever features are cached), to skip the trunk.
+        """
+        if features is not None and self._stock is None:
+            base = self._base()
+            with self.model.disable_adapter():
+                return decode_landmarks(self.module_name, base.forward_head(features, ("landmarks",)))
         if self._stock is not None:
             return decode_landmarks(self.module_name, self._stock.forward_head(self._stock.forward_features(x),
                                                                                ("landmarks",)))
@@ -191,14 +202,17 @@ class LandmarkLitModule(pl.LightningModule):
             return decode_landmarks(self.module_name, base.forward_head(base.forward_features(x), ("landmarks",)))
 
     def _losses(self, batch: dict, split: str = "train") -> dict[str, Tensor]:
-        outputs = self._outputs(batch, split)
+        outputs, features = self._outputs(batch, split)
         pred = decode_landmarks(self.module_name, outputs)
         losses = {"landmarks": landmark_loss(pred, batch["target"], batch["mask"], self.hp.z_weight)}
         logit = presence_logit(self.module_name, outputs)
-        losses["presence"] = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
-        ref = batch["reference"] > 0
+        # Labelled crops are present (1); negative crops (no part in view) are not (0).
+        present = batch.get("present", torch.ones_like(logit))
+        losses["presence"] = F.binary_cross_entropy_with_logits(logit, present)
+        ref = (batch["reference"] > 0) & (present > 0)
         if self.hp.distill_weight > 0 and ref.any():
-            stock = self.stock_prediction(batch["image"][ref])
+            cached = None if features is None else {k: v[ref] for k, v in features.items()}
+            stock = self.stock_prediction(batch["image"][ref], cached)
             losses["distill"] = landmark_loss(pred[ref], stock, torch.ones_like(stock[..., 0]), self.hp.z_weight)
         else:
             losses["distill"] = pred.new_zeros(())
@@ -211,15 +225,25 @@ class LandmarkLitModule(pl.LightningModule):
                                if labelled.any() else logits.new_zeros(()))
             losses["loss"] = losses["loss"] + self.hp.class_weight * losses["class"]
             losses["logits"], losses["labelled"] = logits.detach(), labelled
-        losses["nme"] = nme(pred.detach(), batch["target"], batch["mask"], self.module_name).mean()
-        losses["presence_rate"] = (logit.detach() > 0).float().mean()
+        positive = present > 0
+        losses["nme"] = nme(pred.detach()[positive], batch["target"][positive], batch["mask"][positive],
+                            self.module_name).mean()
+        losses["presence_rate"] = (logit.detach()[positive] > 0).float().mean()  # on crops that show the part
+        if (~positive).any():
+            losses["false_presence_rate"] = (logit.detach()[~positive] > 0).float().mean()
         return losses
+
+    def on_train_epoch_start(self) -> None:
+        # New augmentation draws each epoch (workers get a fresh copy of the dataset per epoch).
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         losses = self._losses(batch)
         n = batch["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "class"):
+        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "false_presence_rate", "class"):
             if key in losses:
                 self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return losses["loss"]
@@ -229,8 +253,9 @@ class LandmarkLitModule(pl.LightningModule):
         n = batch["image"].shape[0]
         # sync_dist: under DDP each rank sees part of the validation set; report the whole.
         self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n, sync_dist=True)
-        for key in ("landmarks", "nme", "presence_rate"):
-            self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n, sync_dist=True)
+        for key in ("landmarks", "nme", "presence_rate", "false_presence_rate"):
+            if key in losses:
+                self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n, sync_dist=True)
         if self.classifier is not None and losses["labelled"].any():
             preds, target = losses["logits"][losses["labelled"]], batch["label"][losses["labelled"]]
             self.val_accuracy.update(preds, target)
