@@ -15,8 +15,8 @@ One measurement on the embedded default data, through the same code the pipeline
    un-augmented (``CropDataset(..., NO_AUGMENTATION)``): NME per sample (mean xy error over the 468
    points / the label's 33-263 distance), grouped by the sample's ``condition`` (clean, mask,
    low_light, both), and the presence rate (sigmoid(face_flag) > 0.5). ``shifted`` pools mask,
-   low_light and both. The ``val`` split is scored too, as a second held-out set: ``finetune``
-   only monitors it (``model.pt`` holds the last epoch's weights, not the best checkpoint).
+   low_light and both. The ``val`` split is scored too, as a second held-out set; note that
+   ``finetune`` ships the best epoch by val loss, so val is not fully independent of the choice.
    The presence head is also run on the 100 non-face patches of ``lfw_subset()``: its false-face rate.
 4. Prints the table and writes ``benchmarks/results/placement.json``; the last line recommends the
    placement of the run with the largest shifted-NME reduction whose clean NME stays within +2 % of

@@ -24,3 +24,18 @@ def crops() -> dict[str, torch.Tensor]:
         nhwc, _ = sample_crops(model.spec)
         out[name] = torch.from_numpy(np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)))
     return out
+
+
+@pytest.fixture(scope="session")
+def shards(tmp_path_factory):
+    """Tiny TFRecord shards of the embedded default data (1 variant per condition, 6 LFW faces):
+    ``<root>/interim/manifest.jsonl`` and ``<root>/shards/{train,val}-*.tfrecord``."""
+    from holotune.data.ingest import IngestOptions, Source, ingest
+    from holotune.data.shards import write_dataset_shards
+
+    root = tmp_path_factory.mktemp("data")
+    options = IngestOptions(split_by="group", validation_split=0.2, test_split=0.0,
+                            default_options={"variants_per_condition": 1, "lfw_faces": 6})
+    ingest([Source("default", str(root / "default"))], root / "interim", options)
+    write_dataset_shards(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16)
+    return root

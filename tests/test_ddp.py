@@ -111,20 +111,6 @@ def _tail(text: str, n: int = 4000) -> str:
     return text[-n:] if text else "(no output)"
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    """Tiny shards, as tests/test_finetune.py builds them."""
-    from holotune.data.ingest import IngestOptions, Source, ingest
-    from holotune.data.shards import write_dataset_shards
-
-    root = tmp_path_factory.mktemp("data")
-    options = IngestOptions(split_by="group", validation_split=0.2, test_split=0.0,
-                            default_options={"variants_per_condition": 1, "lfw_faces": 6})
-    ingest([Source("default", str(root / "default"))], root / "interim", options)
-    write_dataset_shards(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16)
-    return root
-
-
 def _stage_overrides(data: Path, work: Path) -> list[str]:
     return [
         f"finetune.shards_dir={data / 'shards'}", f"finetune.manifest={data / 'interim' / 'manifest.jsonl'}",

@@ -16,20 +16,6 @@ from holotune.training.finetune import FinetuneConfigError, ModelOptions, RunOpt
 from holotune.training.module import TrainHParams
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    from holotune.data.default import DefaultDataOptions
-    from holotune.data.ingest import IngestOptions, Source, ingest
-    from holotune.data.shards import write_dataset_shards
-
-    root = tmp_path_factory.mktemp("data")
-    options = IngestOptions(split_by="group", validation_split=0.2, test_split=0.0,
-                            default_options={"variants_per_condition": 1, "lfw_faces": 6})
-    ingest([Source("default", str(root / "default"))], root / "interim", options)
-    write_dataset_shards(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16)
-    return root
-
-
 def _run(root, tmp_path, **overrides) -> RunOptions:
     fields = dict(shards_dir=str(root / "shards"), manifest=str(root / "interim" / "manifest.jsonl"),
                   out_dir=str(tmp_path / "model"), checkpoint_dir=str(tmp_path / "ckpt"),
