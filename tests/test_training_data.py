@@ -129,3 +129,14 @@ def test_negative_crops_show_no_face(labelled):
         outputs = create_model("face_landmark")(batch["image"])
     assert (torch.sigmoid(presence_logit("face_mesh", outputs)) < 0.5).float().mean() >= 0.75
 
+
+
+def test_an_all_negative_batch_has_no_nan_metrics(labelled):
+    from holotune.training.module import LandmarkLitModule, TrainHParams
+
+    dataset = CropDataset(labelled, "face_mesh", NO_AUGMENTATION, negatives=1.0)
+    negatives = [dataset[i] for i, (_, part) in enumerate(dataset.items) if part == "negative"]
+    lit = LandmarkLitModule(create_model("face_landmark"), "face_mesh", TrainHParams(distill_weight=0.0))
+    losses = lit._losses(torch.utils.data.default_collate(negatives))
+    assert losses["positives"] == 0 and torch.isfinite(losses["loss"]) and losses["nme"] == 0
+    assert losses["false_presence_rate"] <= 0.5

@@ -226,9 +226,13 @@ class LandmarkLitModule(pl.LightningModule):
             losses["loss"] = losses["loss"] + self.hp.class_weight * losses["class"]
             losses["logits"], losses["labelled"] = logits.detach(), labelled
         positive = present > 0
-        losses["nme"] = nme(pred.detach()[positive], batch["target"][positive], batch["mask"][positive],
-                            self.module_name).mean()
-        losses["presence_rate"] = (logit.detach()[positive] > 0).float().mean()  # on crops that show the part
+        losses["positives"] = int(positive.sum())
+        if losses["positives"]:
+            losses["nme"] = nme(pred.detach()[positive], batch["target"][positive], batch["mask"][positive],
+                                self.module_name).mean()
+            losses["presence_rate"] = (logit.detach()[positive] > 0).float().mean()  # on crops showing the part
+        else:  # an all-negative batch: weight 0 in the epoch mean (see the logging)
+            losses["nme"] = losses["presence_rate"] = logit.new_zeros(())
         if (~positive).any():
             losses["false_presence_rate"] = (logit.detach()[~positive] > 0).float().mean()
         return losses
@@ -243,9 +247,16 @@ class LandmarkLitModule(pl.LightningModule):
         losses = self._losses(batch)
         n = batch["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "false_presence_rate", "class"):
-            if key in losses:
-                self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "class"):
+            if key in losses:  # the same keys on every rank and step: safe to sync across DDP ranks
+                weight = losses["positives"] if key in ("nme", "presence_rate") else n
+                self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=weight,
+                         sync_dist=True)
+        if "false_presence_rate" in losses:
+            # Only batches holding negative crops have it, so ranks differ: a synced log would
+            # deadlock DDP on mismatched collectives. Logged per rank (rank 0's reaches the loggers).
+            self.log("train/false_presence_rate", losses["false_presence_rate"], on_step=False, on_epoch=True,
+                     batch_size=n)
         return losses["loss"]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -253,9 +264,11 @@ class LandmarkLitModule(pl.LightningModule):
         n = batch["image"].shape[0]
         # sync_dist: under DDP each rank sees part of the validation set; report the whole.
         self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n, sync_dist=True)
-        for key in ("landmarks", "nme", "presence_rate", "false_presence_rate"):
-            if key in losses:
-                self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=n, sync_dist=True)
+        for key in ("landmarks", "nme", "presence_rate"):
+            weight = losses["positives"] if key != "landmarks" else n
+            self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=weight, sync_dist=True)
+        if "false_presence_rate" in losses:  # not synced: see training_step
+            self.log("val/false_presence_rate", losses["false_presence_rate"], on_epoch=True, batch_size=n)
         if self.classifier is not None and losses["labelled"].any():
             preds, target = losses["logits"][losses["labelled"]], batch["label"][losses["labelled"]]
             self.val_accuracy.update(preds, target)
