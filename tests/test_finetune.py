@@ -187,3 +187,25 @@ def test_labels_outside_class_names_are_refused(gesture_shards, tmp_path):
                      tensorboard_dir=str(tmp_path / "tb"))
     with pytest.raises(FinetuneConfigError, match=r"labels \[1\] in the data are out of range for class_names \['fist'\]"):
         finetune(model, TrainHParams(epochs=1), run)
+
+
+def test_hydra_sweep_gives_one_mlflow_run_per_point(shards, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import mlflow
+
+    root = Path(__file__).resolve().parent.parent
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = [sys.executable, str(root / "stages" / "finetune.py"), "-m", "finetune.lora_rank=2,4",
+           "finetune.epochs=1", "finetune.batch_size=8", f"finetune.shards_dir={shards / 'shards'}",
+           f"finetune.manifest={shards / 'interim' / 'manifest.jsonl'}", f"finetune.out_dir={tmp_path / 'out'}",
+           f"finetune.checkpoint_dir={tmp_path / 'ckpt'}", f"finetune.tracking_uri={db}",
+           f"finetune.tensorboard_dir={tmp_path / 'tb'}", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = mlflow.MlflowClient(tracking_uri=db)
+    runs = client.search_runs([client.get_experiment_by_name("holotune-finetune").experiment_id])
+    assert sorted(r.data.params["lora_r"] for r in runs) == ["2", "4"]
+    assert all("train/loss_epoch" in r.data.metrics for r in runs)
