@@ -3,6 +3,8 @@
     holotune models list [--json]
     holotune models verify [NAME ...] [--json] [--tolerance T] [--no-onnx] [--onnx-dir DIR]
     holotune models export [--dir DIR] [--force]
+    holotune models promote NAME VERSION [--alias champion] [--tracking-uri URI]
+    holotune models versions NAME [--json] [--tracking-uri URI]
     holotune infer IMAGE ... [--json] [--overlay DIR] [--face-mesh M] [--hands M] [--pose M]
     holotune bench runtime [--images DIR] [--json] [--runs N]
     holotune data validate PATH [--json]
@@ -72,6 +74,41 @@ def _models_export(args: argparse.Namespace) -> int:
 
     for name, path in export_stock_models(args.dir, force=args.force).items():
         print(f"{name:<28}{path}")
+    return 0
+
+
+def _tracking_uri(args: argparse.Namespace) -> str:
+    import os
+
+    return args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    from holotune.registry import RegistryError, promote
+
+    try:
+        promote(args.name, args.version, args.alias, _tracking_uri(args))
+    except RegistryError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.name}@{args.alias} -> version {args.version}")
+    return 0
+
+
+def _models_versions(args: argparse.Namespace) -> int:
+    from holotune.registry import RegistryError, list_versions
+
+    try:
+        versions = list_versions(args.name, _tracking_uri(args))
+    except RegistryError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(versions, indent=2))
+    else:
+        for v in versions:
+            stock = " (stock)" if v["tags"].get("stock") == "true" else ""
+            print(f"{args.name} v{v['version']}{stock}  aliases: {', '.join(v['aliases']) or '-'}")
     return 0
 
 
@@ -201,6 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None, help="output folder (default: $HOLOTUNE_ONNX_DIR or ~/.cache/holotune)")
     p.add_argument("--force", action="store_true", help="re-export files that already exist")
     p.set_defaults(func=_models_export)
+    p = models_sub.add_parser("promote", help="point an MLflow alias (default champion) at a registered version")
+    p.add_argument("name", help="registered model, e.g. holotune-face_mesh")
+    p.add_argument("version", help="version number (1 is the stock model: promoting it rolls back)")
+    p.add_argument("--alias", default="champion")
+    p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    p.set_defaults(func=_models_promote)
+    p = models_sub.add_parser("versions", help="the registered versions of a model and their aliases")
+    p.add_argument("name", help="registered model, e.g. holotune-face_mesh")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    p.set_defaults(func=_models_versions)
 
     p = sub.add_parser("infer", help="run Holistic (ONNX Runtime) on images: 543 keypoints per image")
     p.add_argument("images", nargs="+", help="image files")
