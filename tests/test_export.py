@@ -66,3 +66,37 @@ def test_onnx_runs_at_any_batch(face_onnx, batch):
 def test_old_opset_is_refused_with_the_reason(tmp_path):
     with pytest.raises(ValueError, match="opset 17 is too old"):
         export_onnx(create_model("hand_recrop"), tmp_path / "x.onnx", opset=17)
+
+
+def test_fine_tuned_export_keeps_the_signature_and_matches_torch(tmp_path):
+    from holotune.export import export_finetuned
+
+    model = create_model("face_landmark")
+    with torch.no_grad():  # stands in for a merged LoRA update of the mesh head
+        model.conv2d_21.bias.add_(0.5)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    report = export_finetuned("face_mesh", tmp_path / "model.pt", tmp_path / "face.onnx")
+    assert max(report["parity"].values()) < 1e-3 and report["bytes"] > 1_000_000
+    graph = onnx.load(str(tmp_path / "face.onnx")).graph
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["landmarks", "face_flag"]
+    x = torch.rand(2, 3, 192, 192)
+    got = run_onnx(tmp_path / "face.onnx", x.numpy())[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, model(x)[0].numpy(), atol=1e-3)
+
+
+def test_export_fails_when_onnx_differs_from_torch(tmp_path, monkeypatch):
+    import holotune.export as export_module
+
+    real = export_module.exportable
+
+    def broken(model):  # an export step that changes the numbers
+        net = real(model)
+        with torch.no_grad():
+            net.conv2d_31.bias.add_(1.0)
+        return net
+
+    torch.save(create_model("face_landmark").state_dict(), tmp_path / "model.pt")
+    monkeypatch.setattr(export_module, "exportable", broken)
+    with pytest.raises(export_module.ExportParityError, match=r"face.onnx: ONNX Runtime differs from torch beyond 0.01: face_flag 1"):
+        export_module.export_finetuned("face_mesh", tmp_path / "model.pt", tmp_path / "face.onnx")

@@ -145,3 +145,48 @@ def export_stock_models(directory: str | Path | None = None, *, force: bool = Fa
             tmp.replace(path)  # atomic: a reader never sees a half-written model
         paths[name] = path
     return paths
+
+
+class ExportParityError(RuntimeError):
+    """An exported ONNX model whose outputs differ from torch beyond the tolerance."""
+
+
+def export_finetuned(
+    module: str, state_dict_path: str | Path, path: str | Path, *, atol: float = 1e-2
+) -> dict:
+    """Export a fine-tuned (LoRA-merged) model with the stock signature, and prove ONNX == torch.
+
+    Args:
+        module: ``face_mesh`` | ``hands`` | ``pose``.
+        state_dict_path: ``models/<module>/model.pt`` from the finetune stage (stock layer layout).
+        path: destination ``.onnx``.
+        atol: max abs difference allowed between ONNX Runtime and torch, per output, on real crops
+            (outputs compared as :class:`~holotune.models.spec.OutputSpec` says, e.g. segmentation
+            after the sigmoid).
+
+    Returns:
+        ``{"path", "bytes", "parity": {output: max abs diff}}``.
+
+    Raises:
+        ExportParityError: naming the output and the difference, if any exceeds ``atol``.
+    """
+    import numpy as np
+
+    from holotune.models import MODULE_MODELS, create_model
+    from holotune.models.verification import compare_outputs, run_onnx
+    from holotune.samples import sample_crops
+
+    model = create_model(MODULE_MODELS[module], checkpoint_path=state_dict_path)
+    path = export_onnx(model, path)
+    inputs, _ = sample_crops(model.spec)
+    nchw = np.ascontiguousarray(inputs.transpose(0, 3, 1, 2))
+    with torch.no_grad():
+        expected = [t.numpy() for t in model(torch.from_numpy(nchw))]
+    got = run_onnx(path, nchw)
+    parity = {o.name: compare_outputs(model.spec, o.name, g, e)
+              for o, g, e in zip(model.spec.outputs, got, expected)}
+    bad = {k: v for k, v in parity.items() if not v <= atol}
+    if bad:
+        raise ExportParityError(f"{path}: ONNX Runtime differs from torch beyond {atol}: "
+                                + ", ".join(f"{k} {v:.3g}" for k, v in bad.items()))
+    return {"path": str(path), "bytes": path.stat().st_size, "parity": parity}

@@ -102,7 +102,8 @@ def run_onnx(path: str | Path, inputs_nchw: np.ndarray, num_threads: int = 1) ->
     return session.run(None, {session.get_inputs()[0].name: inputs_nchw})
 
 
-def _compare(spec: ModelSpec, name: str, a: np.ndarray, b: np.ndarray) -> float:
+def compare_outputs(spec: ModelSpec, name: str, a: np.ndarray, b: np.ndarray) -> float:
+    """Max abs difference of output ``name`` (as probabilities where the spec says ``compare="sigmoid"``)."""
     if spec.output(name).compare == "sigmoid":
         # tanh form of the sigmoid: no overflow for logits of -1800
         a, b = (0.5 * (1.0 + np.tanh(0.5 * v.astype(np.float64))) for v in (a, b))
@@ -140,9 +141,9 @@ def verify_model(name: str, *, onnx_dir: str | Path | None = None, check_onnx: b
                 onnx_out = run_onnx(path, nchw.numpy())
         for k, out in enumerate(spec.outputs):
             report.outputs[out.name] = {
-                "torch_vs_tflite": _compare(spec, out.name, singles[k], reference[k]),
-                "onnx_vs_torch": _compare(spec, out.name, onnx_out[k], batch[k]) if onnx_out is not None else None,
-                "batch_vs_single": _compare(spec, out.name, batch[k], singles[k]),
+                "torch_vs_tflite": compare_outputs(spec, out.name, singles[k], reference[k]),
+                "onnx_vs_torch": compare_outputs(spec, out.name, onnx_out[k], batch[k]) if onnx_out is not None else None,
+                "batch_vs_single": compare_outputs(spec, out.name, batch[k], singles[k]),
             }
     except Exception as exc:  # one broken model must not hide the others' figures
         report.error = f"{type(exc).__name__}: {exc}"
