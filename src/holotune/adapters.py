@@ -116,6 +116,17 @@ def apply_lora(model: nn.Module, module: str, options: LoraOptions):
     return peft_model
 
 
+def trainable_trunk_layers(model: nn.Module) -> list[str]:
+    """Layers outside every head branch that have trainable parameters (plain or peft-wrapped model).
+
+    Empty means the trunk is frozen, so its features can be computed once and cached.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    heads = {layer for layers in base.head_layers.values() for layer in layers}
+    return sorted({name.split(".")[0] for name, p in base.named_parameters()
+                   if p.requires_grad and name.split(".")[0] not in heads})
+
+
 def merge_lora(peft_model) -> nn.Module:
     """Fold the adapters into the weights: a plain module with the stock layer types, for export."""
     return peft_model.merge_and_unload()

@@ -139,6 +139,7 @@ class TFLiteModule(nn.Module):
         for op in graph.ops:
             self._steps.append(self._build_step(graph, op))
         self._split_trunk_and_heads(graph)
+        self._steps_for_cache: dict[tuple[str, ...], list[Step]] = {}
 
     # ------------------------------------------------------------------ building
     def _add_layer(self, graph: TFLiteGraph, op: OpNode, layer: nn.Module) -> str:
@@ -355,7 +356,7 @@ class TFLiteModule(nn.Module):
 
     def _steps_for(self, outputs: tuple[str, ...]) -> list[Step]:
         """Head steps needed for ``outputs`` (cached per request)."""
-        cache = self.__dict__.setdefault("_steps_for_cache", {})
+        cache = self._steps_for_cache
         if outputs not in cache:
             unknown = [o for o in outputs if o not in self._output_of_head]
             if unknown:

@@ -86,7 +86,7 @@ class CropDataset(Dataset):
         self.items: list[tuple[int, str]] = []
         rois: dict[int, list] = {}
         for i, item in enumerate(images):
-            size = self._image(i).shape[1::-1]
+            size = self._size(i)
             rois[i] = module_rois(module, item.keypoints, item.mask, size)
             self.items += [(i, part) for part, _ in rois[i]]
         self.negatives = self._negative_rects(rois, round(negatives * len(self.items)))
@@ -103,7 +103,7 @@ class CropDataset(Dataset):
             if len(out) == count or not candidates:
                 break
             i = candidates[attempt % len(candidates)]
-            w_img, h_img = self._image(i).shape[1::-1]
+            w_img, h_img = self._size(i)
             _, pos = rois[i][0]
             side = pos.width * w_img * rng.uniform(0.7, 1.3)  # pixels
             cx, cy = rng.uniform(side / 2, max(side / 2, w_img - side / 2)), rng.uniform(side / 2, max(side / 2, h_img - side / 2))
@@ -119,6 +119,16 @@ class CropDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def _size(self, i: int) -> tuple[int, int]:
+        """(width, height) of image ``i``, from the header alone when it is not decoded yet."""
+        image = self.images[i].image
+        if isinstance(image, np.ndarray):
+            return image.shape[1], image.shape[0]
+        if self._cache is not None:
+            return self._image(i).shape[1::-1]  # decode now: the cache keeps it
+        with Image.open(io.BytesIO(image)) as img:
+            return img.size
 
     def _image(self, i: int) -> np.ndarray:
         if self._cache is not None and i in self._cache:

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from holotune.adapters import AdapterError, LoraOptions, apply_lora, merge_lora, resolve_targets
+from holotune.adapters import (
+    AdapterError,
+    LoraOptions,
+    apply_lora,
+    merge_lora,
+    resolve_targets,
+    trainable_trunk_layers,
+)
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.models.spec import MODULE_MODELS
 from holotune.training.data import CropDataset, LabelledImage
@@ -199,7 +206,7 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     pl.seed_everything(hparams.seed, workers=True)
     module = model_options.module
     net = build_model(model_options)
-    cache_features = run.cache_dataset and _trunk_is_frozen(net)
+    cache_features = run.cache_dataset and not trainable_trunk_layers(net)
     train_images = load_split(run.shards_dir, "train", run.manifest)
     val_images = load_split(run.shards_dir, "val", run.manifest)
     if run.validation_split is not None:
@@ -278,13 +285,6 @@ def resplit(images: list[LabelledImage], validation_split: float, seed: int) -> 
         return int(hashlib.sha256(f"{seed}:{image.sample_id}".encode()).hexdigest()[:12], 16) / 16**12
 
     return [i for i in images if u(i) >= validation_split], [i for i in images if u(i) < validation_split]
-
-
-def _trunk_is_frozen(net) -> bool:
-    """True when every trainable parameter sits in a head branch (so trunk features can be cached)."""
-    base = net.get_base_model() if hasattr(net, "get_base_model") else net
-    heads = {layer for layers in base.head_layers.values() for layer in layers}
-    return all(name.split(".")[0] in heads for name, p in base.named_parameters() if p.requires_grad)
 
 
 def _class_head(options: ModelOptions, train: CropDataset):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from holotune.adapters import TRAINED_OUTPUTS
+from holotune.adapters import TRAINED_OUTPUTS, trainable_trunk_layers
 from holotune.training.outputs import decode_landmarks, presence_logit
 
 # Inter-ocular landmarks of the face mesh (outer eye corners), for NME.
@@ -118,7 +118,7 @@ class LandmarkLitModule(pl.LightningModule):
         # Trunk features per (split, sample key): valid only while no trunk weight trains.
         self._features: dict[str, dict[int, dict[str, Tensor]]] | None = None
         if cache_features:
-            trainable_trunk = self._trainable_trunk_layers()
+            trainable_trunk = trainable_trunk_layers(model)
             if trainable_trunk:
                 raise ValueError(f"cannot cache trunk features: trunk layers {trainable_trunk[:5]} are trainable")
             self._features = {"train": {}, "val": {}}
@@ -142,12 +142,6 @@ class LandmarkLitModule(pl.LightningModule):
     def _base(self) -> nn.Module:
         """The :class:`TFLiteModule` (LoRA layers injected in place when peft-wrapped)."""
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-
-    def _trainable_trunk_layers(self) -> list[str]:
-        base = self._base()
-        heads = {layer for layers in base.head_layers.values() for layer in layers}
-        return sorted({name.split(".")[0] for name, p in base.named_parameters()
-                       if p.requires_grad and name.split(".")[0] not in heads})
 
     def _outputs(self, batch: dict, split: str) -> tuple[tuple[Tensor, ...], dict[str, Tensor] | None]:
         """Forward a batch (only the heads the loss reads), reusing cached trunk features (exactly equal).
