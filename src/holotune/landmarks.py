@@ -222,6 +222,39 @@ FACEMESH_NOSE = frozenset(
 
 # fmt: on
 
+class FaceLandmark(enum.IntEnum):
+    """The face-mesh points that metrics and ROIs name (the subject's left/right)."""
+
+    RIGHT_EYE_OUTER = 33
+    LEFT_EYE_OUTER = 263
+    NOSE_TIP = 1
+
+
+FACE_IOD_POINTS = (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)
+"""Outer eye corners: the inter-ocular distance that normalizes face NME (300-W / WFLW convention)."""
+
+FACEMESH_REGIONS = MappingProxyType(
+    {
+        "lips": FACEMESH_LIPS,
+        "left_eye": FACEMESH_LEFT_EYE,
+        "left_eyebrow": FACEMESH_LEFT_EYEBROW,
+        "right_eye": FACEMESH_RIGHT_EYE,
+        "right_eyebrow": FACEMESH_RIGHT_EYEBROW,
+        "face_oval": FACEMESH_FACE_OVAL,
+        "nose": FACEMESH_NOSE,
+    }
+)
+"""Named face-mesh regions (edge sets); a point outside all of them is ``other``."""
+
+
+def face_region(index: int) -> str:
+    """The named region a face-mesh point belongs to (first match in :data:`FACEMESH_REGIONS`), or ``other``."""
+    for name, edges in FACEMESH_REGIONS.items():
+        if any(index in edge for edge in edges):
+            return name
+    return "other"
+
+
 FACEMESH_CONTOURS = frozenset().union(
     FACEMESH_LIPS,
     FACEMESH_LEFT_EYE,

@@ -10,6 +10,8 @@ the model's landmarks decode to: x, y in [0, 1] of the crop, z as MediaPipe's
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,3 +186,21 @@ class CropDataset(Dataset):
             "present": torch.tensor(0.0), "label": torch.tensor(-1, dtype=torch.int64),
             "index": torch.tensor(index), "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
         }
+
+
+def load_split(shards_dir: str | os.PathLike, split: str, manifest: str | None) -> list[LabelledImage]:
+    """Every record of ``split``'s shards as :class:`LabelledImage`; ``reference`` from the manifest."""
+    from holotune.data.manifest import read_manifest
+    from holotune.data.tfrecord import read_records
+
+    conditions = {}
+    if manifest and Path(manifest).is_file():
+        conditions = {s.sample_id: s.meta.get("condition") for s in read_manifest(manifest)}
+    paths = sorted(Path(shards_dir).glob(f"{split}-*.tfrecord*"))
+    images = []
+    for record in read_records(paths) if paths else []:
+        mask = record.mask if record.mask is not None else np.ones(len(record.keypoints), np.float32)
+        images.append(LabelledImage(record.image, record.keypoints, mask, record.label,
+                                    reference=conditions.get(record.sample_id) == "clean",
+                                    sample_id=record.sample_id or ""))
+    return images

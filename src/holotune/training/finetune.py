@@ -28,7 +28,7 @@ from holotune.adapters import (
 )
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.models.spec import MODULE_MODELS
-from holotune.training.data import CropDataset, LabelledImage
+from holotune.training.data import CropDataset, LabelledImage, load_split  # noqa: F401 (re-exported)
 from holotune.training.module import TrainHParams
 
 MODULES = tuple(MODULE_MODELS)
@@ -162,24 +162,6 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no train-*.tfrecord shards (run the tfrecord stage)")
 
 
-def load_split(shards_dir: str | os.PathLike, split: str, manifest: str | None) -> list[LabelledImage]:
-    """Every record of ``split``'s shards as :class:`LabelledImage`; ``reference`` from the manifest."""
-    from holotune.data.manifest import read_manifest
-    from holotune.data.tfrecord import read_records
-
-    conditions = {}
-    if manifest and Path(manifest).is_file():
-        conditions = {s.sample_id: s.meta.get("condition") for s in read_manifest(manifest)}
-    paths = sorted(Path(shards_dir).glob(f"{split}-*.tfrecord*"))
-    images = []
-    for record in read_records(paths) if paths else []:
-        mask = record.mask if record.mask is not None else np.ones(len(record.keypoints), np.float32)
-        images.append(LabelledImage(record.image, record.keypoints, mask, record.label,
-                                    reference=conditions.get(record.sample_id) == "clean",
-                                    sample_id=record.sample_id or ""))
-    return images
-
-
 def build_model(options: ModelOptions):
     """The stock model for ``options.module``, with LoRA applied and the backbone frozen as asked."""
     from holotune.models import create_model
@@ -265,6 +247,7 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
         _save(lit.model, model_options, out_dir)
         if classifier is not None:
             torch.save({"state_dict": classifier.state_dict(), "class_names": classifier.class_names,
+                        "in_features": classifier.head[-1].in_features,
                         "feature": classifier.feature}, out_dir / "classifier.pt")
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         run_id = mlflow_logger.run_id
@@ -291,7 +274,7 @@ def _class_head(options: ModelOptions, train: CropDataset):
     """The gesture head for classification (``None`` for regression), checked against the data's labels."""
     if options.task_type != "classification":
         return None
-    from holotune.training.module import ClassHead
+    from holotune.training.heads import ClassHead
 
     labels = [train.images[i].label for i, part in train.items if part != "negative"]
     bad = sorted({lab for lab in labels if lab is not None and not 0 <= lab < len(options.class_names)})

@@ -25,11 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from holotune.adapters import TRAINED_OUTPUTS, trainable_trunk_layers
+from holotune.evaluation.metrics import nme
+from holotune.training.heads import ClassHead
 from holotune.training.outputs import decode_landmarks, presence_logit
-
-# Inter-ocular landmarks of the face mesh (outer eye corners), for NME.
-_FACE_IOD = (33, 263)
-
 
 @dataclass(frozen=True)
 class TrainHParams:
@@ -60,52 +58,12 @@ class TrainHParams:
     seed: int = 0
 
 
-class ClassHead(nn.Module):
-    """A new classification head on a trunk feature (hands: ``global_average_pooling2d``, 1152 wide).
-
-    Attributes:
-        feature: the :meth:`forward_features` key it reads.
-        class_names: one name per class, index order.
-    """
-
-    def __init__(self, in_features: int, class_names: list[str], feature: str = "global_average_pooling2d",
-                 dropout: float = 0.2):
-        super().__init__()
-        self.feature = feature
-        self.class_names = list(class_names)
-        self.num_classes = len(class_names)
-        # The pooled ReLU6 features are large and unnormalized (no BatchNorm left in the model):
-        # normalizing them keeps the new head stable at the adapters' learning rates.
-        self.head = nn.Sequential(nn.LayerNorm(in_features), nn.Dropout(dropout), nn.Linear(in_features, self.num_classes))
-
-    def forward(self, features: Tensor) -> Tensor:
-        """(N, in_features) -> (N, num_classes) logits."""
-        return self.head(features)
-
-
 def landmark_loss(pred: Tensor, target: Tensor, mask: Tensor, z_weight: float) -> Tensor:
     """Mean over labelled points of ||dxy|| + z_weight * |dz|; (N, K, 3), (N, K, 3), (N, K) -> ()."""
     xy = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
     z = (pred[..., 2] - target[..., 2]).abs()
     per_point = (xy + z_weight * z) * mask
     return per_point.sum() / mask.sum().clamp_min(1.0)
-
-
-def nme(pred: Tensor, target: Tensor, mask: Tensor, module: str) -> Tensor:
-    """(N,) normalized mean error: mean xy error over labelled points / normalizer.
-
-    Face: inter-ocular distance (landmarks 33-263) of the target; hands and pose: the diagonal of
-    the target's bounding box (of labelled points).
-    """
-    err = torch.linalg.vector_norm(pred[..., :2] - target[..., :2], dim=-1)
-    mean_err = (err * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
-    if module == "face_mesh":
-        norm = torch.linalg.vector_norm(target[:, _FACE_IOD[0], :2] - target[:, _FACE_IOD[1], :2], dim=-1)
-    else:
-        big = torch.where(mask[..., None] > 0, target[..., :2], torch.full_like(target[..., :2], float("inf")))
-        small = torch.where(mask[..., None] > 0, target[..., :2], torch.full_like(target[..., :2], -float("inf")))
-        norm = torch.linalg.vector_norm(small.amax(1) - big.amin(1), dim=-1)
-    return mean_err / norm.clamp_min(1e-6)
 
 
 class LandmarkLitModule(pl.LightningModule):
@@ -223,7 +181,7 @@ class LandmarkLitModule(pl.LightningModule):
         losses["positives"] = int(positive.sum())
         if losses["positives"]:
             losses["nme"] = nme(pred.detach()[positive], batch["target"][positive], batch["mask"][positive],
-                                self.module_name).mean()
+                                self.module_name).nanmean()
             losses["presence_rate"] = (logit.detach()[positive] > 0).float().mean()  # on crops showing the part
         else:  # an all-negative batch: weight 0 in the epoch mean (see the logging)
             losses["nme"] = losses["presence_rate"] = logit.new_zeros(())

@@ -1,0 +1,144 @@
+"""Score a landmark model on a split's crops: one row per sample, then means.
+
+The crops are MediaPipe's tracking ROIs of the labelled parts (:class:`~holotune.training.data.CropDataset`
+with no augmentation), so the stock and the fine-tuned model see exactly the same pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from holotune.evaluation.metrics import PCK_THRESHOLDS, nme, normalized_point_errors, pck
+from holotune.training.data import CropDataset, LabelledImage, load_split
+from holotune.training.outputs import decode_landmarks, presence_logit
+
+NO_CONDITION = "all"
+"""The condition of samples whose manifest row names none (user data without a ``condition``)."""
+
+
+@dataclass
+class SampleScores:
+    """Per-sample scores of one model on one dataset, row-aligned.
+
+    Attributes:
+        sample_ids, groups, conditions: (N,) identifiers; ``groups`` is the identity (subject) used
+            by the bootstrap; a sample without one is its own group.
+        nme: (N,) fraction (not %).
+        pck: threshold -> (N,) share of points (hands, pose only; empty for face_mesh).
+        presence: (N,) presence probability of the part.
+        point_errors: (N, K) normalized error per landmark, NaN where unlabelled.
+        predicted_class: (N,) class index from the classification head, or ``None``.
+        labels: (N,) true class index (-1 unlabelled), or ``None``.
+    """
+
+    sample_ids: list[str]
+    groups: list[str]
+    conditions: list[str]
+    nme: np.ndarray
+    presence: np.ndarray
+    point_errors: np.ndarray
+    pck: dict[float, np.ndarray] = field(default_factory=dict)
+    predicted_class: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    def select(self, keep: np.ndarray) -> "SampleScores":
+        """The rows where ``keep`` (N,) bool is true."""
+        idx = np.flatnonzero(keep)
+        pick = lambda values: [values[i] for i in idx]  # noqa: E731
+        return SampleScores(
+            pick(self.sample_ids), pick(self.groups), pick(self.conditions), self.nme[idx], self.presence[idx],
+            self.point_errors[idx], {t: v[idx] for t, v in self.pck.items()},
+            None if self.predicted_class is None else self.predicted_class[idx],
+            None if self.labels is None else self.labels[idx],
+        )
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Flat name -> (N,) per-sample values: ``nme`` (%), ``pck@t`` (%), ``presence_rate`` (% > 0.5)."""
+        out = {"nme": 100.0 * self.nme}
+        out.update({f"pck@{t:g}": 100.0 * v for t, v in self.pck.items()})
+        out["presence_rate"] = 100.0 * (self.presence > 0.5)
+        return out
+
+
+def sample_info(manifest: str | os.PathLike | None) -> dict[str, dict]:
+    """sample_id -> {"group", "condition"} from a manifest (empty if there is none)."""
+    from holotune.data.manifest import read_manifest
+
+    if not manifest or not Path(manifest).is_file():
+        return {}
+    return {s.sample_id: {"group": s.group, "condition": s.meta.get("condition")} for s in read_manifest(manifest)}
+
+
+@torch.no_grad()
+def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] | None = None, *,
+                  classifier: nn.Module | None = None, batch_size: int = 32) -> SampleScores:
+    """Run ``model`` (a holotune landmark model, stock or merged) over ``dataset``; one row per item.
+
+    ``classifier`` (a :class:`~holotune.training.heads.ClassHead`) adds predicted classes for
+    samples of hand models. ``info`` (from :func:`sample_info`) supplies groups and conditions.
+    """
+    info = info or {}
+    module = dataset.module
+    model.eval()
+    rows: dict[str, list] = {"ids": [], "nme": [], "presence": [], "errors": [], "pred": [], "label": []}
+    pcks: dict[float, list] = {t: [] for t in PCK_THRESHOLDS} if module != "face_mesh" else {}
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for batch in loader:
+        if classifier is not None:
+            features = model.forward_features(batch["image"])
+            outputs = model.forward_head(features)
+            rows["pred"].append(classifier(features[classifier.feature]).argmax(-1).numpy())
+        else:
+            outputs = model(batch["image"])
+        pred = decode_landmarks(module, outputs)
+        target, mask = batch["target"], batch["mask"]
+        rows["nme"].append(nme(pred, target, mask, module).numpy())
+        rows["errors"].append(normalized_point_errors(pred, target, mask, module).numpy())
+        rows["presence"].append(torch.sigmoid(presence_logit(module, outputs)).numpy())
+        rows["label"].append(batch["label"].numpy())
+        for t in pcks:
+            pcks[t].append(pck(pred, target, mask, t).numpy())
+        for index in batch["index"].tolist():
+            image_idx, _part = dataset.items[index]
+            rows["ids"].append(dataset.images[image_idx].sample_id)
+    ids = rows["ids"]
+    groups = [(info.get(s, {}).get("group") or s) for s in ids]
+    conditions = [(info.get(s, {}).get("condition") or NO_CONDITION) for s in ids]
+    cat = lambda key: np.concatenate(rows[key]) if rows[key] else np.zeros(0)  # noqa: E731
+    return SampleScores(
+        ids, groups, conditions, cat("nme"), cat("presence"),
+        np.concatenate(rows["errors"]) if rows["errors"] else np.zeros((0, 0)),
+        {t: np.concatenate(v) for t, v in pcks.items() if v},
+        cat("pred").astype(np.int64) if rows["pred"] else None,
+        cat("label").astype(np.int64) if rows["label"] else None,
+    )
+
+
+def eval_dataset(images: list[LabelledImage], module: str) -> CropDataset:
+    """The un-augmented, cached crop dataset every evaluation uses (no negatives)."""
+    from holotune.data.augment import NO_AUGMENTATION
+
+    return CropDataset(images, module, NO_AUGMENTATION, seed=0, cache_images=True)
+
+
+def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, manifest: str | os.PathLike | None,
+                split: str = "test", batch_size: int = 32) -> dict[str, float]:
+    """Mean metrics of ``model`` on ``split``: ``{"nme", "pck@0.05", "pck@0.1" (hands, pose), "presence_rate", "n"}``.
+
+    NME, PCK and presence rate are in %. Raises ``ValueError`` naming the folder if the split has
+    no labelled ``module`` parts.
+    """
+    images = load_split(shards_dir, split, str(manifest) if manifest else None)
+    dataset = eval_dataset(images, module)
+    if len(dataset) == 0:
+        raise ValueError(f"{shards_dir}: split {split!r} has no labelled {module} samples to score")
+    scores = score_samples(model, dataset, sample_info(manifest), batch_size=batch_size)
+    out = {name: float(np.nanmean(values)) for name, values in scores.metrics().items()}
+    out["n"] = float(len(scores.sample_ids))
+    return out
