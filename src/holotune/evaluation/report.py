@@ -1,0 +1,198 @@
+"""The ``evaluate`` stage: stock vs fine-tuned on the same held-out crops, reports, plots, overlays, the gate.
+
+Writes under ``EvaluateOptions.out_dir`` (``reports/``):
+
+* ``metrics.json`` (DVC metrics): per split (each condition, ``shifted``, ``reference``, ``all``)
+  the baseline (stock), fine-tuned and delta figures with bootstrap 95 % intervals over test
+  identities, the presence rate, classification scores if the run trained a class head, and the
+  gate's verdict;
+* ``plots/`` (DVC plots): training curves, metric per condition, per-landmark error, confusion rows;
+* ``overlays/``: before/after drawings of a few test crops (per condition, the crop with the median
+  stock error, so the pictures are typical rather than picked for the fine-tuned model).
+
+The gate: if the fine-tuned model is worse than stock on the reference split by more than
+``tolerance_pct``, :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after*
+everything is written (so the evidence is on disk), unless ``allow_regression``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_scores, condition_splits
+from holotune.evaluation.metrics import classification_metrics
+from holotune.evaluation.plots import draw_comparison, read_training_curves, write_plots
+from holotune.evaluation.scoring import SampleScores, eval_dataset, sample_info, score_samples
+
+log = logging.getLogger(__name__)
+
+PRIMARY_METRIC = "nme"
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What to compare and where to write it.
+
+    Attributes:
+        module: ``face_mesh`` | ``hands`` | ``pose``.
+        model: the fine-tuned ``model.pt`` (merged state_dict, stock layer layout).
+        shards_dir, manifest: the data; ``split`` (``test``) is scored.
+        out_dir: ``reports``: ``metrics.json``, ``plots/``, ``overlays/`` go here.
+        classifier: ``classifier.pt`` of a classification run (``None``/missing: none).
+        tensorboard_dir: the run's TensorBoard events, for the training curves.
+        reference_conditions: manifest ``condition`` values that are the stock domain (the reference
+            split, for the forgetting gate); if no sample has one, the whole split is the reference.
+        tolerance_pct: how much worse (relative %, primary metric NME) the reference split may get.
+        allow_regression: report a failed gate but do not raise.
+        bootstrap: bootstrap resamples of identities for the 95 % intervals.
+        overlays: overlay images per condition.
+        seed: bootstrap seed.
+        batch_size: inference batch.
+    """
+
+    module: str
+    model: str
+    shards_dir: str
+    manifest: str | None
+    out_dir: str = "reports"
+    split: str = "test"
+    classifier: str | None = None
+    tensorboard_dir: str | None = None
+    reference_conditions: tuple[str, ...] = ("clean",)
+    tolerance_pct: float = 2.0
+    allow_regression: bool = False
+    bootstrap: int = 2000
+    overlays: int = 1
+    seed: int = 0
+    batch_size: int = 32
+
+
+def _check(options: EvaluateOptions) -> None:
+    from holotune.models.spec import MODULE_MODELS
+
+    if options.module not in MODULE_MODELS:
+        raise ValueError(f"evaluate.module: unknown module {options.module!r}; one of {sorted(MODULE_MODELS)}")
+    if not Path(options.model).is_file():
+        raise FileNotFoundError(f"evaluate.model: {options.model} does not exist (run the finetune stage)")
+    if not any(Path(options.shards_dir).glob(f"{options.split}-*.tfrecord*")):
+        raise FileNotFoundError(f"evaluate.shards_dir: no {options.split}-*.tfrecord shards in {options.shards_dir}")
+    if options.tolerance_pct < 0:
+        raise ValueError(f"evaluate.tolerance_pct must be >= 0, got {options.tolerance_pct}")
+    if options.bootstrap < 100:
+        raise ValueError(f"evaluate.bootstrap must be >= 100 resamples, got {options.bootstrap}")
+
+
+def evaluate(options: EvaluateOptions) -> dict:
+    """Score stock and fine-tuned on ``options.split``, write the reports, apply the gate.
+
+    Returns the ``metrics.json`` content. Raises :class:`RegressionGateError` (after writing) when
+    the gate fails and ``allow_regression`` is false.
+    """
+    from holotune.models import create_model
+    from holotune.models.spec import MODULE_MODELS
+    from holotune.training.data import load_split
+
+    _check(options)
+    out_dir = Path(options.out_dir)
+    images = load_split(options.shards_dir, options.split, options.manifest)
+    dataset = eval_dataset(images, options.module)
+    if len(dataset) == 0:
+        raise ValueError(f"{options.shards_dir}: split {options.split!r} has no labelled {options.module} samples")
+    info = sample_info(options.manifest)
+    name = MODULE_MODELS[options.module]
+    classifier = None
+    if options.classifier and Path(options.classifier).is_file():
+        from holotune.training.heads import load_class_head
+
+        classifier = load_class_head(options.classifier)
+    stock = score_samples(create_model(name), dataset, info, batch_size=options.batch_size)
+    tuned_model = create_model(name, checkpoint_path=options.model)
+    tuned = score_samples(tuned_model, dataset, info, classifier=classifier, batch_size=options.batch_size)
+
+    splits = {}
+    for split_name, keep in condition_splits(stock, options.reference_conditions).items():
+        splits[split_name] = compare_scores(stock.select(keep), tuned.select(keep), n_boot=options.bootstrap,
+                                            seed=options.seed)
+    gate = check_gate(splits["reference"], PRIMARY_METRIC, options.tolerance_pct, options.allow_regression)
+    metrics = {
+        "module": options.module,
+        "split": options.split,
+        "primary_metric": PRIMARY_METRIC,
+        "reference_conditions": list(options.reference_conditions),
+        "bootstrap": {"resamples": options.bootstrap, "over": "test identities (manifest group)", "seed": options.seed},
+        "splits": splits,
+        "gate": gate,
+    }
+    confusion_rows = None
+    if classifier is not None and tuned.labels is not None:
+        labelled = tuned.labels >= 0
+        cls = classification_metrics(tuned.labels[labelled], tuned.predicted_class[labelled], classifier.class_names)
+        metrics["classification"] = {"class_names": classifier.class_names, "baseline": None,
+                                     "finetuned": {k: cls[k] for k in ("n", "accuracy", "macro_f1")},
+                                     "per_class": cls["per_class"], "confusion_matrix": cls["confusion_matrix"]}
+        confusion_rows = [{"actual": classifier.class_names[t], "predicted": classifier.class_names[p]}
+                          for t, p in zip(tuned.labels[labelled], tuned.predicted_class[labelled])]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=True))
+    curves = read_training_curves(options.tensorboard_dir) if options.tensorboard_dir else []
+    write_plots(out_dir / "plots", options.module, PRIMARY_METRIC, splits, stock.point_errors, tuned.point_errors,
+                curves, confusion_rows)
+    write_overlays(out_dir / "overlays", dataset, stock, tuned, tuned_model, options)
+    log.info("evaluate: %s", gate["message"])
+    if not gate["passed"] and not options.allow_regression:
+        raise RegressionGateError(
+            f"evaluate gate failed: {gate['message']}. The fine-tuned model forgot part of the stock domain; "
+            f"reports are in {out_dir}. Re-run with evaluate.allow_regression=true to accept it.")
+    return metrics
+
+
+def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleScores, tuned_model,
+                   options: EvaluateOptions) -> list[Path]:
+    """Per condition, ``options.overlays`` crops around the median stock error, drawn before/after."""
+    import torch
+
+    from holotune.models import create_model
+    from holotune.models.spec import MODULE_MODELS
+    from holotune.training.outputs import decode_landmarks
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.png"):
+        old.unlink()  # a stale picture from an earlier run must not pass for this one
+    stock_model = create_model(MODULE_MODELS[options.module]).eval()
+    written = []
+    conditions = np.asarray(stock.conditions, dtype=object)
+    for condition in sorted(set(stock.conditions)):
+        rows = np.flatnonzero(conditions == condition)
+        rows = rows[np.isfinite(stock.nme[rows])]
+        if not rows.size:
+            continue
+        order = rows[np.argsort(stock.nme[rows], kind="stable")]
+        mid = len(order) // 2
+        for row in order[max(0, mid - options.overlays // 2): mid + (options.overlays + 1) // 2]:
+            item = dataset[int(row)]
+            x = item["image"][None]
+            with torch.no_grad():
+                before = decode_landmarks(options.module, stock_model(x))[0].numpy()
+                after = decode_landmarks(options.module, tuned_model(x))[0].numpy()
+            crop = np.clip(item["image"].numpy().transpose(1, 2, 0) * 255.0, 0, 255).astype(np.uint8)
+            captions = (f"stock NME {100 * stock.nme[row]:.1f}%", f"fine-tuned NME {100 * tuned.nme[row]:.1f}%")
+            picture = draw_comparison(crop, item["target"].numpy(), item["mask"].numpy(), before, after,
+                                      options.module, captions)
+            path = out_dir / f"{condition}_{stock.sample_ids[row]}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            written.append(path)
+    return written
+
+
+def options_record(options: EvaluateOptions) -> dict:
+    """The options as a JSON-able dict (for logs and the model card)."""
+    record = asdict(options)
+    record["reference_conditions"] = list(options.reference_conditions)
+    return record
