@@ -1,0 +1,229 @@
+"""Hot model updates: each landmark part follows an MLflow alias and swaps in the new version.
+
+For each part (face_mesh, hands, pose) the follower asks the registry which version
+``holotune-<part>@<alias>`` points at. When that changes it downloads the version, opens it on
+ONNX Runtime (which checks the stock signature), runs a smoke inference (finite outputs of the
+right shapes), and only then swaps it into the serving :class:`~holotune.runtime.Holistic`. A
+version that fails any step is not served; the old model stays and the failure is reported (and
+not retried until the alias moves again or a reload is asked for).
+
+The swap takes the write side of :class:`SwapLock`; every inference holds the read side, so a
+response's ``models`` field names exactly the versions that computed it. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+from holotune.runtime import Holistic, ModelLoadError, ModelSession
+from holotune.runtime.holistic import POSE_STAGE_MODELS, USED_OUTPUTS
+from holotune.runtime.sessions import resolve_model_source
+
+log = logging.getLogger("holotune.service")
+PARTS = tuple(MODULE_MODELS)  # face_mesh, hands, pose
+
+
+class SwapLock:
+    """Many readers (inferences) or one writer (a swap); a waiting writer holds back new readers,
+    so a swap waits for at most the inferences already running."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self):
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self):
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+@dataclass
+class PartState:
+    """What serves one part.
+
+    Attributes:
+        registered_model: ``holotune-<part>``.
+        version: the registry version serving, or ``None`` for the local stock export (before the
+            first registry check, or when the part is not registered).
+        source: where the served model came from.
+        loaded_at: Unix time of the last swap.
+        checked_at: Unix time of the last registry check.
+        error: why the last check or load failed (the old model kept serving), or ``None``.
+        failed_version: the version that failed to load (not retried until the alias moves).
+    """
+
+    registered_model: str
+    version: str | None = None
+    source: str = "stock ONNX export"
+    loaded_at: float | None = None
+    checked_at: float | None = None
+    error: str | None = None
+    failed_version: str | None = None
+
+
+def smoke_test(session: ModelSession) -> None:
+    """Run ``session`` on a mid-grey input; raise :class:`ModelLoadError` unless every output is
+    finite and has the stock per-sample shape."""
+    spec = session.spec
+    h, w = spec.input_size
+    x = np.full((1, 3, h, w), (spec.input_range[0] + spec.input_range[1]) / 2, dtype=np.float32)
+    try:
+        outputs = session.run(x)
+    except Exception as exc:  # ONNX Runtime raises its own types
+        raise ModelLoadError(f"smoke inference failed: {exc}") from exc
+    shapes = {o.name: tuple(o.shape) for o in spec.outputs}
+    for name, value in outputs.items():
+        if tuple(value.shape[1:]) != shapes[name]:
+            raise ModelLoadError(f"smoke inference: output {name!r} has shape {value.shape[1:]}, "
+                                 f"{spec.name} needs {shapes[name]}")
+        if not np.isfinite(value).all():
+            raise ModelLoadError(f"smoke inference: output {name!r} has non-finite values (NaN or inf)")
+
+
+class ModelFollower:
+    """Keeps ``holistic``'s landmark models on the versions ``alias`` points at.
+
+    Args:
+        holistic: the serving pipeline (stock models until the first check).
+        tracking_uri: MLflow tracking and registry URI.
+        alias: the alias to follow (``champion``).
+        cache_dir: downloaded versions, ``<cache_dir>/<registered model>/<version>/``.
+        pose_threads: intra-op threads for the pose model, as :class:`Holistic` uses.
+    """
+
+    def __init__(self, holistic: Holistic, tracking_uri: str, alias: str, cache_dir: Path, pose_threads: int = 2):
+        self.holistic = holistic
+        self.tracking_uri = tracking_uri
+        self.alias = alias
+        self.cache_dir = Path(cache_dir)
+        self.pose_threads = pose_threads
+        self.lock = SwapLock()
+        self.parts = {part: PartState(f"holotune-{part}") for part in PARTS}
+        self._check_lock = threading.Lock()  # one registry check at a time (poll vs reload)
+        self._client = None
+
+    def versions(self) -> dict[str, str | None]:
+        """part -> serving version (``None``: the stock export); read it under ``lock.reading()``."""
+        return {part: state.version for part, state in self.parts.items()}
+
+    def state(self) -> dict:
+        return {"alias": self.alias, "tracking_uri": self.tracking_uri,
+                "parts": {part: asdict(state) for part, state in self.parts.items()}}
+
+    def check(self, force: bool = False) -> dict[str, dict]:
+        """Ask the registry where the alias points for every part; load and swap what moved.
+
+        Args:
+            force: retry a version that failed before.
+
+        Returns:
+            part -> ``{"version", "changed", "error"}``.
+        """
+        with self._check_lock:
+            return {part: self._check_part(part, force) for part in PARTS}
+
+    def _registry(self):
+        if self._client is None:
+            import mlflow
+
+            # models:/ downloads read the process-wide registry URI; the service has one registry.
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            self._client = mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    def _check_part(self, part: str, force: bool) -> dict:
+        state = self.parts[part]
+        state.checked_at = time.time()
+        try:
+            version = self._alias_version(state.registered_model)
+        except Exception as exc:  # registry unreachable: keep serving, say why
+            state.error = f"cannot read {state.registered_model}@{self.alias} from the registry: {exc}"
+            return {"version": state.version, "changed": False, "error": state.error}
+        if version is None or version == state.version or (version == state.failed_version and not force):
+            if version == state.version:
+                state.error = None
+            return {"version": state.version, "changed": False, "error": state.error}
+        try:
+            session = self._open(part, state.registered_model, version)
+        except (ModelLoadError, ValueError, OSError) as exc:
+            state.error = f"version {version} not served (still serving {state.version or 'the stock export'}): {exc}"
+            state.failed_version = version
+            log.warning("%s: %s", state.registered_model, state.error)
+            return {"version": state.version, "changed": False, "error": state.error}
+        with self.lock.writing():
+            self.holistic.set_model(part, session)
+            state.version = version
+        state.source = f"models:/{state.registered_model}/{version}"
+        state.loaded_at = time.time()
+        state.error = state.failed_version = None
+        log.info("%s: now serving version %s (%s)", state.registered_model, version, self.alias)
+        return {"version": version, "changed": True, "error": None}
+
+    def _alias_version(self, name: str) -> str | None:
+        """The version ``name@alias`` points at, or ``None`` if the model or alias does not exist."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self._registry().get_model_version_by_alias(name, self.alias).version)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise
+
+    def _open(self, part: str, name: str, version: str) -> ModelSession:
+        """Download (once), open and smoke-test version ``version`` of ``name``."""
+        import mlflow.artifacts
+
+        target = self.cache_dir / name / version
+        if not (target / ".complete").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            try:
+                self._registry()
+                mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target),
+                                                    tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            except Exception as exc:
+                raise ModelLoadError(f"cannot download models:/{name}/{version}: {exc}") from exc
+            (target / ".complete").touch()
+        model_name = MODULE_MODELS[part]
+        threads = self.pose_threads if model_name in POSE_STAGE_MODELS else 1
+        session = ModelSession(MODEL_SPECS[model_name], resolve_model_source(target), threads,
+                               USED_OUTPUTS.get(model_name))
+        smoke_test(session)
+        return session

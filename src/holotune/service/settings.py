@@ -1,0 +1,118 @@
+"""What the HTTP service needs to know: where it binds, the workspace it may touch, limits, the registry.
+
+Every field has a safe default: loopback bind, one job at a time, small bodies. ``resolve_settings``
+fills the defaults that depend on the workspace and turns every path absolute (realpath), so the
+rest of the service only ever compares resolved paths.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import holotune
+
+TOKEN_ENV = "HOLOTUNE_API_TOKEN"
+TOKEN_FILE_ENV = "HOLOTUNE_API_TOKEN_FILE"
+WORKSPACE_ENV = "HOLOTUNE_WORKSPACE"
+PROJECT_ROOT_ENV = "HOLOTUNE_PROJECT_ROOT"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Configuration of one service instance.
+
+    Attributes:
+        host, port: where uvicorn binds. Any host that is not loopback makes the bearer token
+            mandatory on every endpoint, reads included.
+        workspace: the only folder request paths (``dataset_path``, ``checkpoint_dir``) may resolve into.
+        state_dir: job database, per-job folders and logs (default ``<workspace>/jobs``); it survives restarts.
+        project_root: where ``stages/`` and ``conf/`` live (default: found from the installed package).
+        token: the bearer token; ``None`` reads ``token_file``, else ``$HOLOTUNE_API_TOKEN`` /
+            ``$HOLOTUNE_API_TOKEN_FILE`` (see :meth:`from_env`), else one is generated into
+            ``<state_dir>/api_token`` (mode 0600).
+        token_file: a file holding the token (first line).
+        tracking_uri: MLflow tracking and registry URI (default ``sqlite:///<workspace>/mlflow.db``).
+        alias: the registry alias the inference runtime follows, for every part.
+        poll_interval_s: seconds between registry checks for a moved alias; 0 disables polling
+            (``POST /api/v1/models/reload`` still checks).
+        max_running_jobs: jobs that run at once; the rest wait in the queue.
+        max_body_bytes: largest JSON request body.
+        max_upload_bytes: largest image upload to ``/api/v1/infer``.
+        max_image_pixels: largest decoded image (width x height) ``/api/v1/infer`` accepts.
+        infer_concurrency: images processed at once (each uses up to 2 cores inside Holistic).
+        max_pending_infer: inference requests admitted at once (running + waiting); more get 503.
+        finetune_api: serve the job endpoints (``/api/v1/finetune/*``, ``/api/v1/model/prune``).
+        public_url: base of ``log_url`` in responses (default: the URL the client used).
+        python: interpreter that runs the job worker and the stage scripts.
+        job_poll_s: how often the runner looks at its jobs and the queue (seconds).
+        cancel_grace_s: seconds between SIGTERM and SIGKILL when a running job is cancelled.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workspace: Path = Path(".")
+    state_dir: Path | None = None
+    project_root: Path | None = None
+    token: str | None = None
+    token_file: Path | None = None
+    tracking_uri: str | None = None
+    alias: str = "champion"
+    poll_interval_s: float = 30.0
+    max_running_jobs: int = 1
+    max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 16 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    infer_concurrency: int = 1
+    max_pending_infer: int = 64
+    finetune_api: bool = True
+    public_url: str | None = None
+    python: str = sys.executable
+    job_poll_s: float = 0.5
+    cancel_grace_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, **fields) -> "ServiceSettings":
+        """Settings from keyword fields, with the token, workspace and project root also read from
+        ``$HOLOTUNE_API_TOKEN``, ``$HOLOTUNE_API_TOKEN_FILE``, ``$HOLOTUNE_WORKSPACE`` and
+        ``$HOLOTUNE_PROJECT_ROOT`` where a field is not given."""
+        env = os.environ
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if "token" not in fields and "token_file" not in fields:
+            if env.get(TOKEN_ENV):
+                fields["token"] = env[TOKEN_ENV]
+            elif env.get(TOKEN_FILE_ENV):
+                fields["token_file"] = Path(env[TOKEN_FILE_ENV])
+        if "workspace" not in fields and env.get(WORKSPACE_ENV):
+            fields["workspace"] = Path(env[WORKSPACE_ENV])
+        if "project_root" not in fields and env.get(PROJECT_ROOT_ENV):
+            fields["project_root"] = Path(env[PROJECT_ROOT_ENV])
+        return cls(**fields)
+
+
+def find_project_root() -> Path | None:
+    """The folder holding ``stages/finetune.py`` and ``conf/``: an editable install's checkout, or
+    the working directory; ``None`` if neither has them."""
+    for candidate in (Path(holotune.__file__).resolve().parents[2], Path.cwd()):
+        if (candidate / "stages" / "finetune.py").is_file() and (candidate / "conf" / "config.yaml").is_file():
+            return candidate
+    return None
+
+
+def resolve_settings(settings: ServiceSettings) -> ServiceSettings:
+    """Absolute, realpath'd paths and the workspace-dependent defaults filled in."""
+    workspace = Path(os.path.realpath(settings.workspace))
+    state_dir = Path(os.path.realpath(settings.state_dir or workspace / "jobs"))
+    project_root = settings.project_root or find_project_root()
+    if settings.max_running_jobs < 1:
+        raise ValueError(f"max_running_jobs must be >= 1, got {settings.max_running_jobs}")
+    if settings.infer_concurrency < 1:
+        raise ValueError(f"infer_concurrency must be >= 1, got {settings.infer_concurrency}")
+    return replace(
+        settings, workspace=workspace, state_dir=state_dir,
+        project_root=Path(os.path.realpath(project_root)) if project_root else None,
+        tracking_uri=settings.tracking_uri or f"sqlite:///{workspace / 'mlflow.db'}",
+        token_file=Path(os.path.realpath(settings.token_file)) if settings.token_file else None,
+    )
