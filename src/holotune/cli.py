@@ -8,6 +8,8 @@
     holotune infer IMAGE ... [--json] [--overlay DIR] [--face-mesh M] [--hands M] [--pose M]
     holotune bench runtime [--images DIR] [--json] [--runs N]
     holotune data validate PATH [--json]
+    holotune serve [--host 127.0.0.1] [--port 8080] [--workspace DIR] [--tensorboard-port PORT] ...
+    holotune tensorboard [--workspace DIR | --logdir DIR] [--host 127.0.0.1] [--port 6006]
 
 Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
 """
@@ -199,6 +201,63 @@ def _data_validate(args: argparse.Namespace) -> int:
     return 0 if not report["invalid"] else 1
 
 
+def _tensorboard_command(logdir: str, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", host, "--port", str(port)]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import subprocess
+    from pathlib import Path
+
+    import uvicorn
+
+    from holotune.models import list_models
+    from holotune.runtime.sessions import stock_model_path
+    from holotune.service import ServiceSettings, create_app
+    from holotune.service.settings import resolve_settings
+
+    if not all(stock_model_path(n).is_file() for n in list_models()):
+        # In a child process: exporting imports torch, which the server process never does.
+        print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
+        if subprocess.call([sys.executable, "-m", "holotune.cli", "models", "export"]) != 0:
+            return 1
+    settings = ServiceSettings.from_env(
+        host=args.host, port=args.port, workspace=Path(args.workspace) if args.workspace else None,
+        project_root=Path(args.project_root) if args.project_root else None,
+        token_file=Path(args.token_file) if args.token_file else None, tracking_uri=args.tracking_uri,
+        alias=args.alias, poll_interval_s=args.poll_interval, max_running_jobs=args.max_jobs,
+        finetune_api=not args.no_finetune_api, public_url=args.public_url)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    board = None
+    if args.tensorboard_port:
+        logdir = str(resolve_settings(settings).state_dir)
+        board = subprocess.Popen(_tensorboard_command(logdir, args.host, args.tensorboard_port))
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        if board is not None:
+            board.terminate()
+            board.wait(timeout=10)
+    return 0
+
+
+def _tensorboard(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from holotune.service.settings import ServiceSettings, resolve_settings
+
+    logdir = args.logdir or str(resolve_settings(ServiceSettings.from_env(
+        workspace=Path(args.workspace) if args.workspace else None)).state_dir)
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    print(f"holotune: TensorBoard over {logdir} at http://{args.host}:{args.port}/", file=sys.stderr)
+    try:
+        return subprocess.call(_tensorboard_command(logdir, args.host, args.port))
+    except KeyboardInterrupt:
+        return 0
+
+
 def _print_verify_table(report) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.2e}"
@@ -267,6 +326,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"records", "valid", "invalid": [...]} as JSON')
     p.add_argument("--tolerance", type=float, default=0.5, help="how far labelled x, y may lie outside [0, 1]")
     p.set_defaults(func=_data_validate)
+
+    p = sub.add_parser("serve", help="the HTTP service: fine-tuning jobs, pruning, inference (OpenAPI at /docs)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; any other needs the token "
+                                                        "on every endpoint)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workspace", help="the only folder request paths may point into (default: $HOLOTUNE_WORKSPACE "
+                                       "or the current folder); jobs and their logs go to <workspace>/jobs")
+    p.add_argument("--project-root", help="folder with stages/ and conf/ (default: this checkout)")
+    p.add_argument("--token-file", help="file holding the bearer token (default: $HOLOTUNE_API_TOKEN, "
+                                        "$HOLOTUNE_API_TOKEN_FILE, else generated into <workspace>/jobs/api_token)")
+    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default sqlite:///<workspace>/mlflow.db)")
+    p.add_argument("--alias", default="champion", help="registry alias the inference follows (default champion)")
+    p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between registry checks (0: only "
+                                                                     "on POST /api/v1/models/reload)")
+    p.add_argument("--max-jobs", type=int, default=1, help="jobs running at once; the rest queue (default 1)")
+    p.add_argument("--public-url", help="base URL for log_url in responses (default: the URL the client used)")
+    p.add_argument("--tensorboard-port", type=int, default=0, help="also run TensorBoard over every job's logs on "
+                                                                   "this port (e.g. 6006)")
+    p.add_argument("--no-finetune-api", action="store_true", help="serve inference and models only")
+    p.add_argument("--enable_finetune_api", "--enable-finetune-api", action="store_true",
+                   help="accepted for compatibility with the original image; the fine-tuning API is on by default")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("tensorboard", help="TensorBoard over every service job's logs")
+    p.add_argument("--workspace", help="the service's workspace (logs in <workspace>/jobs)")
+    p.add_argument("--logdir", help="any other folder of TensorBoard event files")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6006)
+    p.set_defaults(func=_tensorboard)
 
     bench = sub.add_parser("bench", help="speed benchmarks")
     bench_sub = bench.add_subparsers(dest="what", required=True)
