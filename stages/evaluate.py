@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from holotune.evaluation.comparison import RegressionGateError
 from holotune.evaluation.report import EvaluateOptions, evaluate
+from holotune.evaluation.scoring import RoiJitter
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
@@ -20,7 +21,8 @@ def main(cfg: DictConfig) -> None:
         module=e.module, model=e.model, shards_dir=e.shards_dir, manifest=e.manifest, out_dir=e.out_dir,
         split=e.split, classifier=e.classifier, tensorboard_dir=e.tensorboard_dir,
         reference_conditions=tuple(e.reference_conditions), tolerance_pct=e.tolerance_pct,
-        allow_regression=e.allow_regression, bootstrap=e.bootstrap, overlays=e.overlays, seed=e.seed)
+        allow_regression=e.allow_regression, bootstrap=e.bootstrap, overlays=e.overlays, seed=e.seed,
+        roi_jitter=RoiJitter(e.roi_jitter.shift, e.roi_jitter.scale, e.roi_jitter.rotation_deg))
     try:
         metrics = evaluate(options)
     except (RegressionGateError, FileNotFoundError, ValueError) as error:

@@ -113,6 +113,16 @@ def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: 
     client.set_registered_model_alias(name, alias, str(version))
 
 
+def attach_artifact(name: str, version: str | int, path: str | os.PathLike, tracking_uri: str | None = None) -> None:
+    """Log a file (e.g. the model card) into the MLflow run that registered ``version`` of ``name``."""
+    _, client = _client(tracking_uri)
+    try:
+        run_id = client.get_model_version(name, str(version)).run_id
+    except Exception:
+        raise RegistryError(f"{name} has no version {version}") from None
+    client.log_artifact(run_id, str(path))
+
+
 def list_versions(name: str, tracking_uri: str | None = None) -> list[dict]:
     """Every version of ``name``: version, aliases, tags, run id; oldest first."""
     _, client = _client(tracking_uri)

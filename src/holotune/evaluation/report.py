@@ -28,7 +28,7 @@ import numpy as np
 from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_scores, condition_splits
 from holotune.evaluation.metrics import classification_metrics
 from holotune.evaluation.plots import draw_comparison, read_training_curves, write_plots
-from holotune.evaluation.scoring import SampleScores, eval_dataset, sample_info, score_samples
+from holotune.evaluation.scoring import RoiJitter, SampleScores, eval_dataset, sample_info, score_samples
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class EvaluateOptions:
         tolerance_pct: how much worse (relative %, primary metric NME) the reference split may get.
         allow_regression: report a failed gate but do not raise.
         bootstrap: bootstrap resamples of identities for the 95 % intervals.
+        roi_jitter: the tracking-ROI error every evaluation crop carries (:class:`RoiJitter`; its
+            ``seed`` is ``seed``); ``RoiJitter(0, 0, 0)`` scores label-centred crops.
         overlays: overlay images per condition.
         seed: bootstrap seed.
         batch_size: inference batch.
@@ -68,6 +70,7 @@ class EvaluateOptions:
     tolerance_pct: float = 2.0
     allow_regression: bool = False
     bootstrap: int = 2000
+    roi_jitter: RoiJitter = RoiJitter()
     overlays: int = 1
     seed: int = 0
     batch_size: int = 32
@@ -101,7 +104,8 @@ def evaluate(options: EvaluateOptions) -> dict:
     _check(options)
     out_dir = Path(options.out_dir)
     images = load_split(options.shards_dir, options.split, options.manifest)
-    dataset = eval_dataset(images, options.module)
+    jitter = RoiJitter(options.roi_jitter.shift, options.roi_jitter.scale, options.roi_jitter.rotation_deg, options.seed)
+    dataset = eval_dataset(images, options.module, jitter)
     if len(dataset) == 0:
         raise ValueError(f"{options.shards_dir}: split {options.split!r} has no labelled {options.module} samples")
     info = sample_info(options.manifest)
@@ -125,6 +129,7 @@ def evaluate(options: EvaluateOptions) -> dict:
         "split": options.split,
         "primary_metric": PRIMARY_METRIC,
         "reference_conditions": list(options.reference_conditions),
+        "crops": {"roi_jitter": asdict(jitter), "note": "tracking-ROI error, one fixed draw per sample"},
         "bootstrap": {"resamples": options.bootstrap, "over": "test identities (manifest group)", "seed": options.seed},
         "splits": splits,
         "gate": gate,
@@ -189,10 +194,3 @@ def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleSco
             cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
             written.append(path)
     return written
-
-
-def options_record(options: EvaluateOptions) -> dict:
-    """The options as a JSON-able dict (for logs and the model card)."""
-    record = asdict(options)
-    record["reference_conditions"] = list(options.reference_conditions)
-    return record

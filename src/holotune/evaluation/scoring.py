@@ -120,22 +120,50 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
     )
 
 
-def eval_dataset(images: list[LabelledImage], module: str) -> CropDataset:
-    """The un-augmented, cached crop dataset every evaluation uses (no negatives)."""
-    from holotune.data.augment import NO_AUGMENTATION
+@dataclass(frozen=True)
+class RoiJitter:
+    """The tracking-ROI error evaluation crops carry (all zero: crops centred on the labels).
 
-    return CropDataset(images, module, NO_AUGMENTATION, seed=0, cache_images=True)
+    In MediaPipe's tracking loop a frame's ROI comes from the previous frame's landmarks, so it is
+    off by the motion in between; a crop computed from the label itself is an idealized best case
+    (and makes stock error on clean data a pure self-consistency figure). Each sample gets one fixed
+    draw (seeded by the sample's position and ``seed``), the same for every model scored.
+
+    Attributes:
+        shift: max ROI centre offset, fraction of the ROI size.
+        scale: max relative ROI size change.
+        rotation_deg: max ROI rotation, degrees.
+        seed: the draw.
+    """
+
+    shift: float = 0.05
+    scale: float = 0.1
+    rotation_deg: float = 10.0
+    seed: int = 0
+
+
+CENTRED = RoiJitter(0.0, 0.0, 0.0)
+
+
+def eval_dataset(images: list[LabelledImage], module: str, jitter: RoiJitter = CENTRED) -> CropDataset:
+    """The cached crop dataset evaluation uses: geometric ROI jitter only (no photometric change, no
+    flips, no negatives), deterministic per sample."""
+    from holotune.data.augment import AugmentOptions
+
+    augment = AugmentOptions(rotation_deg=jitter.rotation_deg, scale=jitter.scale, shift=jitter.shift,
+                             flip_prob=0.0, color=0.0, blur_prob=0.0, occlusion_prob=0.0)
+    return CropDataset(images, module, augment, seed=jitter.seed, cache_images=True)
 
 
 def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, manifest: str | os.PathLike | None,
-                split: str = "test", batch_size: int = 32) -> dict[str, float]:
+                split: str = "test", batch_size: int = 32, jitter: RoiJitter = RoiJitter()) -> dict[str, float]:
     """Mean metrics of ``model`` on ``split``: ``{"nme", "pck@0.05", "pck@0.1" (hands, pose), "presence_rate", "n"}``.
 
-    NME, PCK and presence rate are in %. Raises ``ValueError`` naming the folder if the split has
+    NME, PCK and presence rate are in %; crops carry the default tracking-ROI ``jitter``. Raises ``ValueError`` naming the folder if the split has
     no labelled ``module`` parts.
     """
     images = load_split(shards_dir, split, str(manifest) if manifest else None)
-    dataset = eval_dataset(images, module)
+    dataset = eval_dataset(images, module, jitter)
     if len(dataset) == 0:
         raise ValueError(f"{shards_dir}: split {split!r} has no labelled {module} samples to score")
     scores = score_samples(model, dataset, sample_info(manifest), batch_size=batch_size)

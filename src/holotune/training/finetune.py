@@ -211,7 +211,8 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     mlflow_logger = MLFlowLogger(experiment_name=run.experiment, tracking_uri=run.tracking_uri,
                                  log_model=False, run_name=f"finetune-{module}")
     loggers = [mlflow_logger, TensorBoardLogger(run.tensorboard_dir, name=module)]
-    monitor = "val/loss" if len(val) else "train/loss_epoch"
+    # val/objective: the val loss without the presence term (see LandmarkLitModule._losses).
+    monitor = "val/objective" if len(val) else "train/loss_epoch"
     checkpoint = ModelCheckpoint(dirpath=run.checkpoint_dir, filename="best", monitor=monitor, save_last=True)
     trainer = pl.Trainer(
         max_epochs=hparams.epochs, max_time=run.max_time, gradient_clip_val=hparams.gradient_clip or None,
@@ -233,7 +234,7 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
                 ckpt_path=str(last) if run.resume and last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if checkpoint.best_model_path and len(val):
-        # Ship the best epoch (by val/loss), not merely the last one.
+        # Ship the best epoch (by val/objective), not merely the last one.
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
         lit.load_state_dict(best["state_dict"])
         metrics["best_epoch"] = int(best["epoch"])

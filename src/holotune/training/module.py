@@ -168,13 +168,16 @@ class LandmarkLitModule(pl.LightningModule):
             losses["distill"] = landmark_loss(pred[ref], stock, torch.ones_like(stock[..., 0]), self.hp.z_weight)
         else:
             losses["distill"] = pred.new_zeros(())
-        losses["loss"] = (losses["landmarks"] + self.hp.presence_weight * losses["presence"]
-                          + self.hp.distill_weight * losses["distill"])
+        # The objective checkpoints are selected on: everything but the presence term, whose BCE on
+        # negative crops saturates once the head is confident and would pick epoch 0 every time.
+        losses["objective"] = losses["landmarks"] + self.hp.distill_weight * losses["distill"]
+        losses["loss"] = losses["objective"] + self.hp.presence_weight * losses["presence"]
         if self.classifier is not None:
             labelled = batch["label"] >= 0
             logits = outputs[-1]
             losses["class"] = (F.cross_entropy(logits[labelled], batch["label"][labelled])
                                if labelled.any() else logits.new_zeros(()))
+            losses["objective"] = losses["objective"] + self.hp.class_weight * losses["class"]
             losses["loss"] = losses["loss"] + self.hp.class_weight * losses["class"]
             losses["logits"], losses["labelled"] = logits.detach(), labelled
         positive = present > 0
@@ -216,6 +219,7 @@ class LandmarkLitModule(pl.LightningModule):
         n = batch["image"].shape[0]
         # sync_dist: under DDP each rank sees part of the validation set; report the whole.
         self.log("val/loss", losses["loss"], prog_bar=True, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("val/objective", losses["objective"], on_epoch=True, batch_size=n, sync_dist=True)
         for key in ("landmarks", "nme", "presence_rate"):
             weight = losses["positives"] if key != "landmarks" else n
             self.log(f"val/{key}", losses[key], on_epoch=True, batch_size=weight, sync_dist=True)

@@ -1,0 +1,128 @@
+"""The model card of an exported model: a markdown page a reviewer reads before promoting it.
+
+Sections: the model and where it is registered; the data (samples per split and condition, hash);
+the parameters; metrics before and after per split with 95 % intervals and the gate; parity (merge,
+ONNX vs torch); size and latency next to the stock model; pruning; limits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+
+def _data_table(manifest: str | os.PathLike | None) -> list[str]:
+    from holotune.data.manifest import read_manifest
+
+    if not manifest or not Path(manifest).is_file():
+        return ["(no manifest)"]
+    samples = list(read_manifest(manifest))
+    counts = Counter((s.split, s.meta.get("condition") or "all") for s in samples)
+    groups = {split: len({s.group for s in samples if s.split == split}) for split in ("train", "val", "test")}
+    conditions = sorted({c for _, c in counts})
+    lines = ["| split | identities | " + " | ".join(conditions) + " |", "|---|---|" + "---|" * len(conditions)]
+    for split in ("train", "val", "test"):
+        lines.append(f"| {split} | {groups[split]} | " + " | ".join(str(counts[(split, c)]) for c in conditions) + " |")
+    return lines
+
+
+def _metric_rows(metrics: dict) -> list[str]:
+    splits = metrics["splits"]
+    names = [m for m in splits["all"]["baseline"] if "_ci95_" not in m]
+    lines = []
+    for metric in names:
+        lower = "lower is better" if metric == "nme" else "higher is better"
+        lines += [f"**{metric}** (%, {lower})", "",
+                  "| split | samples | identities | stock [95% CI] | fine-tuned [95% CI] | change |", "|---|---|---|---|---|---|"]
+        for split, s in splits.items():
+            b, f, d = s["baseline"], s["finetuned"], s["delta"]
+            change = (f"{d[metric + '_pct']:+.1f}% [{d[metric + '_pct_ci95_low']:+.1f}, {d[metric + '_pct_ci95_high']:+.1f}]"
+                      if f"{metric}_pct" in d else f"{d[metric]:+.1f} points")
+            lines.append(f"| {split} | {s['n']} | {s['identities']} | {b[metric]:.3f} [{b[metric + '_ci95_low']:.3f}, "
+                         f"{b[metric + '_ci95_high']:.3f}] | {f[metric]:.3f} [{f[metric + '_ci95_low']:.3f}, "
+                         f"{f[metric + '_ci95_high']:.3f}] | {change} |")
+        lines.append("")
+    return lines
+
+
+def write_model_card(path: str | os.PathLike, record: dict, metrics: dict | None,
+                     manifest: str | os.PathLike | None) -> Path:
+    """Write ``MODEL_CARD.md`` from an export record (:func:`holotune.release.release`) and evaluate metrics."""
+    path = Path(path)
+    reg = record.get("registered")
+    size, latency = record["size_bytes"], record["latency_ms"]
+    lines = [
+        f"# holotune {record['module']} ({record['model']}), fine-tuned",
+        "",
+        f"- ONNX: `{Path(record['onnx']).name}`, the stock signature (input `input` (N, 3, H, W); the stock output "
+        "names and shapes), swappable into `holotune.runtime.Holistic`.",
+        f"- Registry: `{reg['name']}` version {reg['version']}, alias `{reg['alias']}` (promote with "
+        f"`holotune models promote {reg['name']} {reg['version']}`)" if reg else "- Registry: not registered.",
+        f"- Git commit `{record['git_commit']}`, data hash `{record['data_hash']}`.",
+        "",
+        "## Data",
+        "",
+        *_data_table(manifest),
+        "",
+        "## Parameters",
+        "",
+        "```json",
+        json.dumps(record.get("params") or {}, indent=1, sort_keys=True),
+        "```",
+        "",
+        "## Metrics: stock vs fine-tuned, same test crops",
+        "",
+    ]
+    if metrics:
+        lines += [f"Split `{metrics['split']}`; 95% intervals: bootstrap over test identities "
+                  f"({metrics['bootstrap']['resamples']} resamples). Reference split (the forgetting gate): conditions "
+                  f"{metrics['reference_conditions']}.", "", *_metric_rows(metrics)]
+        gate = metrics["gate"]
+        lines += [f"**Gate:** {'passed' if gate['passed'] else 'FAILED'}: {gate['message']}."
+                  + (" Accepted with `evaluate.allow_regression=true`." if not gate["passed"] else ""), ""]
+        if "classification" in metrics:
+            c = metrics["classification"]
+            lines += [f"Classification ({', '.join(c['class_names'])}): accuracy {c['finetuned']['accuracy']:.3f}, "
+                      f"macro-F1 {c['finetuned']['macro_f1']:.3f} on {c['finetuned']['n']} test samples; confusion "
+                      f"matrix (rows true, columns predicted): `{c['confusion_matrix']}`.", ""]
+    else:
+        lines += ["(no evaluate metrics)", ""]
+    merge = record["merge"]
+    parity = record["parity"]["onnx_vs_torch"]
+    lines += [
+        "## Parity",
+        "",
+        (f"- LoRA merged into the weights: merged vs unmerged max abs difference {merge['merged_vs_unmerged']:.2g}; "
+         f"merged vs the finetune stage's `model.pt` {merge['merged_vs_model_pt']:.2g}."
+         if merge.get("source") == "adapter" else "- Full fine-tune: no adapter to merge."),
+        "- ONNX Runtime vs torch, max abs difference on real crops: "
+        + ", ".join(f"`{k}` {v:.2g}" for k, v in parity.items()) + f" (tolerance {record['parity']['atol']:g}).",
+        "",
+        "## Size and latency (next to the stock model, one run)",
+        "",
+        "| | stock | fine-tuned | change |",
+        "|---|---|---|---|",
+        f"| ONNX file (bytes) | {size['stock']:,} | {size['finetuned']:,} | "
+        f"{100 * (size['finetuned'] / size['stock'] - 1):+.2f}% |",
+        f"| ONNX Runtime latency (ms, median of {latency['runs']}, 1 thread, batch 1) | {latency['stock']:.2f} | "
+        f"{latency['finetuned']:.2f} | {latency['finetuned'] - latency['stock']:+.2f} ms |",
+        "",
+    ]
+    prune = record.get("prune")
+    if prune:
+        lines += ["## Pruning (the prune stage's report; not applied to this export)", "", "```json",
+                  json.dumps({k: v for k, v in prune.items() if not isinstance(v, (list, dict)) or k in
+                              ("sparsity", "metric_change", "size_bytes", "latency_ms")}, indent=1)[:3000], "```", ""]
+    lines += [
+        "## Limits",
+        "",
+        "- Labels of the default data are the stock model's own predictions on the clean image (pseudo-labels): "
+        "error measures agreement with stock-on-clean, not with human annotation.",
+        "- The shift (masks, sunglasses, low light) is synthetic; the test set holds few identities; read the "
+        "intervals, not only the point estimates.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    return path

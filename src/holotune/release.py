@@ -1,0 +1,239 @@
+"""The ``export`` stage: a fine-tuned model -> a servable, checked, documented, registered ONNX model.
+
+:func:`release` does, in order, and stops at the first failure with a message naming the file:
+
+1. **merge**: the stock weights plus the run's peft adapter (``adapter/``), folded into plain layers
+   (``merge_and_unload``); the merged model must equal the unmerged one on real crops, and equal the
+   ``model.pt`` the finetune stage wrote. A full fine-tune (no adapter) uses ``model.pt`` as is;
+2. **export**: ONNX with the stock model's input and output names and shapes (checked with the
+   runtime's own signature check, so ``holotune.runtime`` can swap it in), ONNX Runtime == torch on
+   real crops (:class:`~holotune.export.ExportParityError` otherwise);
+3. **measure**: file size and ONNX Runtime latency of the export and of the stock model, side by
+   side in one run (1 thread, interleaved, median);
+4. **document**: ``MODEL_CARD.md`` (data, params, metrics before/after, parity, size, latency) and
+   ``export.json`` (the same facts, machine-readable);
+5. **register** (optional): a new version of ``holotune-<module>`` in the MLflow registry with
+   tags (git commit, data hash, params, key metrics) and alias ``challenger``; version 1 is the
+   stock model. Promotion to ``champion`` is a separate, human decision (``holotune models promote``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class ReleaseError(RuntimeError):
+    """An export that must not ship; the message names the file and the check that failed."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and where.
+
+    Attributes:
+        module: ``face_mesh`` | ``hands`` | ``pose``.
+        model_dir: the finetune stage's output (``model.pt``, ``adapter/``, ``metrics.json``).
+        out_dir: ``model.onnx``, ``MODEL_CARD.md`` and ``export.json`` go here.
+        metrics: the evaluate stage's ``metrics.json`` (metrics before/after for the card and tags).
+        prune_report: the prune stage's ``report.json`` (summarized in the card), optional.
+        manifest, shards_dir: the data (hashed for the tags, counted for the card).
+        params: the run's parameters (a plain dict) for the card and the tags.
+        atol: ONNX vs torch tolerance, per output.
+        merge_atol: merged vs unmerged tolerance.
+        latency_runs: timed runs per model for the latency comparison.
+        register: register the export in the MLflow registry.
+        tracking_uri: MLflow tracking/registry URI.
+    """
+
+    module: str
+    model_dir: str
+    out_dir: str
+    metrics: str | None = None
+    prune_report: str | None = None
+    manifest: str | None = None
+    shards_dir: str | None = None
+    params: dict | None = None
+    atol: float = 1e-2
+    merge_atol: float = 1e-4
+    latency_runs: int = 30
+    register: bool = True
+    tracking_uri: str | None = None
+
+
+def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 1e-4) -> tuple[torch.nn.Module, dict]:
+    """The fine-tuned model with its LoRA adapter merged into the stock weights, checked.
+
+    Returns ``(model, record)`` where ``record`` holds ``merged_vs_unmerged`` and
+    ``merged_vs_model_pt`` (max abs differences) and ``source`` (``adapter`` or ``model.pt``).
+    """
+    from holotune.adapters import merge_lora
+    from holotune.models import MODULE_MODELS, create_model
+    from holotune.samples import sample_crops
+
+    model_dir = Path(model_dir)
+    model_pt, adapter = model_dir / "model.pt", model_dir / "adapter"
+    if not model_pt.is_file():
+        raise ReleaseError(f"{model_pt}: no fine-tuned model (run the finetune stage)")
+    name = MODULE_MODELS[module]
+    if not (adapter / "adapter_config.json").is_file():
+        return create_model(name, checkpoint_path=model_pt).eval(), {"source": "model.pt"}
+    from peft import PeftModel
+
+    unmerged = PeftModel.from_pretrained(create_model(name), str(adapter)).eval()
+    merged = merge_lora(copy.deepcopy(unmerged)).eval()
+    inputs, _ = sample_crops(merged.spec)
+    x = torch.from_numpy(np.ascontiguousarray(inputs.transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        diff = max(float((a - b).abs().max()) for a, b in zip(merged(x), unmerged(x)))
+    if not diff <= merge_atol:
+        raise ReleaseError(f"{adapter}: the merged model differs from the unmerged one by {diff:.3g} (> {merge_atol})")
+    saved = torch.load(model_pt, map_location="cpu", weights_only=True)
+    state = merged.state_dict()
+    if set(saved) != set(state):
+        raise ReleaseError(f"{model_pt} and {adapter} hold different layers: is one of them stale?")
+    weight_diff = max(float((state[k] - saved[k]).abs().max()) for k in state)
+    if weight_diff > 1e-5:
+        raise ReleaseError(f"{adapter} merged differs from {model_pt} by {weight_diff:.3g}: they come from different "
+                           "runs (re-run the finetune stage)")
+    return merged, {"source": "adapter", "merged_vs_unmerged": diff, "merged_vs_model_pt": weight_diff}
+
+
+def measure_latency(paths: dict[str, Path], input_shape: tuple[int, ...], runs: int = 30) -> dict[str, float]:
+    """Median ONNX Runtime latency (ms, 1 thread, batch 1) of each model, runs interleaved in one process."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sessions = {k: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for k, p in paths.items()}
+    x = np.random.default_rng(0).random(input_shape, dtype=np.float32)
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for session in sessions.values():  # warm-up
+        session.run(None, {"input": x})
+    for _ in range(runs):
+        for key, session in sessions.items():
+            start = time.perf_counter()
+            session.run(None, {"input": x})
+            times[key].append(1000.0 * (time.perf_counter() - start))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def file_hash(*paths: str | os.PathLike | None) -> str:
+    """sha256 (first 16 hex digits) over the bytes of the given files (missing ones skipped)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path and Path(path).is_file():
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_commit(cwd: str | os.PathLike = ".") -> str:
+    """The working tree's commit (``+dirty`` if it has changes), or ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def key_metrics(metrics: dict | None) -> dict[str, float]:
+    """The headline figures of an evaluate ``metrics.json``: NME (%) before/after and change per split."""
+    out: dict[str, float] = {}
+    if not metrics:
+        return out
+    for split in ("reference", "shifted", "all"):
+        s = metrics.get("splits", {}).get(split)
+        if s:
+            out[f"{split}.nme.baseline"] = s["baseline"]["nme"]
+            out[f"{split}.nme.finetuned"] = s["finetuned"]["nme"]
+            out[f"{split}.nme.change_pct"] = s["delta"]["nme_pct"]
+    if "classification" in metrics:
+        out["classification.accuracy"] = metrics["classification"]["finetuned"]["accuracy"]
+        out["classification.macro_f1"] = metrics["classification"]["finetuned"]["macro_f1"]
+    return out
+
+
+def release(options: ExportOptions) -> dict:
+    """Merge, export, check, measure, document and (optionally) register; returns ``export.json``'s content."""
+    from holotune.export import export_finetuned
+    from holotune.models import MODULE_MODELS
+    from holotune.modelcard import write_model_card
+    from holotune.runtime.sessions import ModelLoadError, check_signature, stock_model_path
+
+    import onnx
+
+    if options.module not in MODULE_MODELS:
+        raise ReleaseError(f"export.module: unknown module {options.module!r}; one of {sorted(MODULE_MODELS)}")
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = MODULE_MODELS[options.module]
+    model, merge = merged_model(options.module, options.model_dir, options.merge_atol)
+    merged_pt = out_dir / "merged.pt"
+    torch.save(model.state_dict(), merged_pt)
+    onnx_path = out_dir / "model.onnx"
+    exported = export_finetuned(options.module, merged_pt, onnx_path, atol=options.atol)
+    merged_pt.unlink()  # the merged weights live in model.onnx (and model.pt upstream)
+    try:
+        check_signature(onnx.load(str(onnx_path)), model.spec, onnx_path)
+    except ModelLoadError as error:
+        raise ReleaseError(f"{onnx_path}: not swappable for the stock model: {error}") from None
+
+    stock_path = stock_model_path(name)
+    if not stock_path.is_file():
+        from holotune.export import export_stock_models
+
+        export_stock_models()
+    h, w = model.spec.input_size
+    latency = measure_latency({"stock": stock_path, "finetuned": onnx_path}, (1, 3, h, w), options.latency_runs)
+    metrics = json.loads(Path(options.metrics).read_text()) if options.metrics and Path(options.metrics).is_file() else None
+    prune = (json.loads(Path(options.prune_report).read_text())
+             if options.prune_report and Path(options.prune_report).is_file() else None)
+    record = {
+        "module": options.module,
+        "model": name,
+        "onnx": str(onnx_path),
+        "merge": merge,
+        "parity": {"onnx_vs_torch": exported["parity"], "atol": options.atol},
+        "size_bytes": {"stock": stock_path.stat().st_size, "finetuned": onnx_path.stat().st_size},
+        "latency_ms": {**latency, "runs": options.latency_runs, "threads": 1, "batch": 1},
+        "data_hash": file_hash(options.manifest, Path(options.shards_dir or ".") / "index.json"),
+        "git_commit": git_commit(),
+        "key_metrics": key_metrics(metrics),
+        "gate": metrics.get("gate") if metrics else None,
+        "prune": prune,
+        "params": options.params or {},
+        "registered": None,
+    }
+    if options.register:
+        from holotune.registry import CHALLENGER, register_model, registered_name
+
+        tags = {"git_commit": record["git_commit"], "data_hash": record["data_hash"],
+                "params": json.dumps(options.params or {}, sort_keys=True)[:4900],
+                **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()},
+                "gate_passed": str(bool(record["gate"] and record["gate"]["passed"])).lower()}
+        version = register_model(onnx_path, options.module, tags=tags, tracking_uri=options.tracking_uri)
+        record["registered"] = {"name": registered_name(options.module), "version": version, "alias": CHALLENGER,
+                                "uri": f"models:/{registered_name(options.module)}/{version}"}
+    card = write_model_card(out_dir / "MODEL_CARD.md", record, metrics, options.manifest)
+    if record["registered"]:
+        from holotune.registry import attach_artifact
+
+        attach_artifact(record["registered"]["name"], record["registered"]["version"], card, options.tracking_uri)
+    (out_dir / "export.json").write_text(json.dumps(record, indent=2))
+    return record
