@@ -227,7 +227,9 @@ def _serve(args: argparse.Namespace) -> int:
         project_root=Path(args.project_root) if args.project_root else None,
         token_file=Path(args.token_file) if args.token_file else None, tracking_uri=args.tracking_uri,
         alias=args.alias, poll_interval_s=args.poll_interval, max_running_jobs=args.max_jobs,
-        finetune_api=not args.no_finetune_api, public_url=args.public_url)
+        finetune_api=not args.no_finetune_api, public_url=args.public_url, max_body_bytes=args.max_body_bytes,
+        max_upload_bytes=args.max_upload_bytes, max_image_pixels=args.max_image_pixels,
+        infer_concurrency=args.infer_concurrency)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     board = None
     if args.tensorboard_port:
@@ -342,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                      "on POST /api/v1/models/reload)")
     p.add_argument("--max-jobs", type=int, default=1, help="jobs running at once; the rest queue (default 1)")
     p.add_argument("--public-url", help="base URL for log_url in responses (default: the URL the client used)")
+    p.add_argument("--max-body-bytes", type=int, help="largest JSON body (default 65536)")
+    p.add_argument("--max-upload-bytes", type=int, help="largest image upload (default 16 MiB)")
+    p.add_argument("--max-image-pixels", type=int, help="largest decoded image, width x height (default 40e6)")
+    p.add_argument("--infer-concurrency", type=int, help="images processed at once (default 1)")
     p.add_argument("--tensorboard-port", type=int, default=0, help="also run TensorBoard over every job's logs on "
                                                                    "this port (e.g. 6006)")
     p.add_argument("--no-finetune-api", action="store_true", help="serve inference and models only")

@@ -209,6 +209,24 @@ class TokenGuard:
         await send({"type": "http.response.body", "body": body})
 
 
+class FormAsJson:
+    """ASGI middleware: a JSON endpoint's body sent as ``application/x-www-form-urlencoded`` (or with
+    no type) is read as JSON. The original API's documented prune call is
+    ``curl -X POST .../model/prune -d '{"method": "l1_norm", "sparsity": 0.3}'``, and ``curl -d``
+    labels its body form-encoded."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] != INFER_PATH:
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+            kind = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+            if kind in (b"", b"application/x-www-form-urlencoded"):
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        return await self.app(scope, receive, send)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The FastAPI app for ``settings`` (defaults: loopback, the current folder as workspace)."""
     settings = resolve_settings(settings or ServiceSettings())
@@ -228,6 +246,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                   description="Fine-tune MediaPipe Holistic's landmark models and serve them on ONNX Runtime. "
                               "Mutating endpoints need `Authorization: Bearer <token>`.")
     app.state.service = None
+    app.add_middleware(FormAsJson)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        limits={INFER_PATH: settings.max_upload_bytes})
     app.add_middleware(TokenGuard)

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from holotune.service.jobs import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobStore
-from holotune.service.worker import describe_exit
 
 log = logging.getLogger("holotune.service")
 
@@ -32,6 +31,19 @@ def process_start_ticks(pid: int) -> int | None:
     if fields[0] == "Z":
         return None
     return int(fields[19])
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 1`` or ``was killed by signal 9 (SIGKILL)``, from a Popen return code."""
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "?"
+        return f"was killed by signal {-code} ({name})"
+    return f"exited with code {code}"
 
 
 class JobRunner:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from holotune.service.jobs import COMPLETED, FAILED, RUNNING, JobStore
 from holotune.service.pipeline import result_path
+from holotune.service.runner import describe_exit
 
 # What an error line looks like in a stage's output: Python's last traceback line.
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
@@ -35,19 +36,6 @@ def last_error(log_path: str | Path, tail_bytes: int = 16384) -> str:
     lines = [ln for ln in lines if ln]
     errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
     return (errors or lines or ["(no output)"])[-1][:500]
-
-
-def describe_exit(code: int) -> str:
-    """``exited with code 1`` or ``was killed by signal 9 (SIGKILL)``, from a Popen return code."""
-    if code < 0:
-        import signal
-
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "?"
-        return f"was killed by signal {-code} ({name})"
-    return f"exited with code {code}"
 
 
 def run_job(db_path: str, job_id: str) -> int:

@@ -1,0 +1,133 @@
+"""A real ``holotune serve`` process on a loopback port, for the service tests and benchmarks/service.py.
+
+Not a conftest: the service test modules import it. Nothing here fakes the server: it is the CLI
+in a child process, uvicorn on 127.0.0.1, the SQLite job table and real job workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+TOKEN = "test-token-0123456789"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``holotune serve`` on 127.0.0.1 with ``workspace``; ``start()`` waits until it answers.
+
+    Args:
+        workspace: the service's workspace (jobs in ``<workspace>/jobs``).
+        tracking_uri: MLflow URI (default: a SQLite file in the workspace).
+        args: extra ``holotune serve`` arguments.
+        token: the bearer token (given through ``$HOLOTUNE_API_TOKEN``).
+    """
+
+    def __init__(self, workspace: Path, *, tracking_uri: str | None = None, args: list[str] | None = None,
+                 token: str = TOKEN, log_name: str = "server.log"):
+        self.workspace = Path(workspace)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.tracking_uri = tracking_uri or f"sqlite:///{self.workspace / 'mlflow.db'}"
+        self.args = args or []
+        self.token = token
+        self.log_path = self.workspace.parent / log_name
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=timeout)
+
+    def start(self, timeout: float = 120.0) -> "ServerProcess":
+        env = {**os.environ, "HOLOTUNE_API_TOKEN": self.token}
+        cmd = [sys.executable, "-m", "holotune.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--workspace", str(self.workspace), "--tracking-uri", self.tracking_uri, "--log-level", "warning",
+               *self.args]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workspace)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"holotune serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base}/api/v1/finetune/status", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"holotune serve did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGINT, as Ctrl-C); SIGKILL after 20 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def kill_jobs(self) -> None:
+        """Kill every job process group still running (test teardown: jobs outlive the server)."""
+        from holotune.service.jobs import RUNNING, JobStore
+
+        db = self.workspace / "jobs" / "jobs.db"
+        if not db.exists():
+            return
+        for job in JobStore(db).list(status=RUNNING):
+            if job.pid:
+                try:
+                    os.killpg(job.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def tiny_dataset(shards_root: Path, workspace: Path) -> Path:
+    """``<workspace>/data/train.tfrecord``: the session's tiny default-data train shard, in the
+    original API's TFRecord schema (28 images in all the splits of the fixture)."""
+    target = workspace / "data" / "train.tfrecord"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shards = sorted((shards_root / "shards").glob("*.tfrecord"))
+    with open(target, "wb") as out:  # train + val shards: one file, as the article's example
+        for shard in shards:
+            out.write(shard.read_bytes())
+    return target
+
+
+def wait_for_job(client: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout: float = 180.0,
+                 headers: dict | None = None) -> dict:
+    """Poll the job list until ``job_id`` has one of ``statuses``; returns its summary."""
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/finetune/jobs/{job_id}", headers=headers).json()
+        if job.get("status") in statuses:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout} s: {job}")
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
