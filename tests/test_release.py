@@ -1,0 +1,97 @@
+"""The export stage: merge LoRA, ONNX with the stock signature, parity, model card, registration."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+
+from holotune.adapters import LoraOptions, apply_lora, merge_lora
+from holotune.models import create_model
+from holotune.registry import CHALLENGER, CHAMPION, list_versions
+from holotune.release import ExportOptions, ReleaseError, release
+from holotune.runtime.sessions import stock_model_path
+
+
+@pytest.fixture()
+def finetuned(tmp_path):
+    """A face_mesh 'finetune' output: a LoRA adapter with non-zero (random) weights and its merged model.pt."""
+    peft_model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, lora_alpha=8))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:  # B starts at zero (a no-op adapter); make the adapter do something
+                param.copy_(0.01 * torch.randn(param.shape, generator=generator))
+    out = tmp_path / "models" / "face_mesh"
+    peft_model.save_pretrained(str(out / "adapter"))
+    import copy
+
+    torch.save(merge_lora(copy.deepcopy(peft_model)).state_dict(), out / "model.pt")
+    return out
+
+
+def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # MLflow's artifact root lands in tmp_path
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    metrics = {"split": "test", "primary_metric": "nme", "reference_conditions": ["clean"],
+               "bootstrap": {"resamples": 200},
+               "gate": {"passed": True, "message": "reference split: nme 2.0 -> 2.01, +0.5%; the gate allows 2% higher"},
+               "splits": {name: {"n": 8, "identities": 4,
+                                 "baseline": {"nme": 5.0, "nme_ci95_low": 4.0, "nme_ci95_high": 6.0},
+                                 "finetuned": {"nme": 4.0, "nme_ci95_low": 3.0, "nme_ci95_high": 5.0},
+                                 "delta": {"nme": -1.0, "nme_pct": -20.0, "nme_pct_ci95_low": -25.0,
+                                           "nme_pct_ci95_high": -15.0}}
+                          for name in ("reference", "shifted", "all")}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    try:
+        record = release(ExportOptions(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "export"),
+                                       metrics=str(tmp_path / "metrics.json"), params={"finetune": {"lora_rank": 4}},
+                                       latency_runs=5, tracking_uri=uri))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert record["merge"]["source"] == "adapter"
+    assert record["merge"]["merged_vs_unmerged"] < 1e-4 and record["merge"]["merged_vs_model_pt"] < 1e-6
+    assert max(record["parity"]["onnx_vs_torch"].values()) < 1e-2
+    # the stock signature, so the runtime can swap it in
+    exported, stock = onnx.load(record["onnx"]), onnx.load(str(stock_model_path("face_landmark")))
+    assert [i.name for i in exported.graph.input] == [i.name for i in stock.graph.input] == ["input"]
+    assert [o.name for o in exported.graph.output] == [o.name for o in stock.graph.output]
+    # a merged LoRA costs nothing: same size (the benchmark measures latency properly)
+    size = record["size_bytes"]
+    assert abs(size["finetuned"] / size["stock"] - 1) < 0.05
+    assert record["latency_ms"]["finetuned"] > 0 and record["latency_ms"]["stock"] > 0
+    assert record["key_metrics"]["shifted.nme.change_pct"] == -20.0
+    # registered: v1 the stock model (champion), v2 this export (challenger), with tags
+    assert record["registered"]["version"] == "2"
+    versions = list_versions("holotune-face_mesh", uri)
+    assert CHAMPION in versions[0]["aliases"] and versions[0]["tags"]["stock"] == "true"
+    assert CHALLENGER in versions[1]["aliases"]
+    tags = versions[1]["tags"]
+    assert tags["data_hash"] == record["data_hash"] and tags["gate_passed"] == "true"
+    assert json.loads(tags["params"]) == {"finetune": {"lora_rank": 4}}
+    assert tags["metric.shifted.nme.change_pct"] == "-20.0000" and tags["git_commit"]
+    card = (tmp_path / "export" / "MODEL_CARD.md").read_text()
+    for heading in ("## Data", "## Parameters", "## Metrics", "## Parity", "## Size and latency", "## Limits"):
+        assert heading in card
+    assert "holotune-face_mesh` version 2, alias `challenger`" in card and "-20.0% [-25.0, -15.0]" in card
+    assert json.loads((tmp_path / "export" / "export.json").read_text())["registered"]["version"] == "2"
+
+
+def test_release_refuses_a_stale_adapter(finetuned, tmp_path):
+    state = torch.load(finetuned / "model.pt", weights_only=True)
+    state["conv2d_21.weight"] += 0.1  # model.pt from another run than adapter/
+    torch.save(state, finetuned / "model.pt")
+    with pytest.raises(ReleaseError, match="merged differs from .*model.pt by"):
+        release(ExportOptions(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "e"), register=False))
+
+
+def test_release_errors_name_the_file(tmp_path):
+    with pytest.raises(ReleaseError, match=f"{tmp_path / 'nothing' / 'model.pt'}: no fine-tuned model"):
+        release(ExportOptions(module="face_mesh", model_dir=str(tmp_path / "nothing"), out_dir=str(tmp_path / "e"),
+                              register=False))
+    with pytest.raises(ReleaseError, match="unknown module 'face'"):
+        release(ExportOptions(module="face", model_dir=str(tmp_path), out_dir=str(tmp_path / "e"), register=False))
