@@ -24,7 +24,8 @@ from pathlib import Path
 import anyio
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
 from holotune import __version__
@@ -227,6 +228,22 @@ class FormAsJson:
         return await self.app(scope, receive, send)
 
 
+def _json_safe(value):
+    """``value`` with non-finite floats as strings: Python's json reads ``NaN``, JSON cannot carry it back."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body (``{"detail": [{"loc", "msg", "type", "input"}]}``), safe for any input."""
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The FastAPI app for ``settings`` (defaults: loopback, the current folder as workspace)."""
     settings = resolve_settings(settings or ServiceSettings())
@@ -246,6 +263,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                   description="Fine-tune MediaPipe Holistic's landmark models and serve them on ONNX Runtime. "
                               "Mutating endpoints need `Authorization: Bearer <token>`.")
     app.state.service = None
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(FormAsJson)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
                        limits={INFER_PATH: settings.max_upload_bytes})

@@ -19,7 +19,7 @@ LayerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]{0,127}$")
 class FinetuneRequest(BaseModel):
     """``POST /api/v1/finetune/start``: the original API's body, plus a few optional extras."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset_path: str = Field(description="a file or folder inside the workspace: TFRecord(s), a labels "
                                           ".jsonl/.csv, a sidecar folder, class folders or plain images/videos",
@@ -74,7 +74,7 @@ class PruneRequest(BaseModel):
     applied to a finished fine-tuning job's model (``job_id``; default: the latest completed one,
     of ``module`` if given)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     method: Literal["l1_norm", "channels"] = "l1_norm"
     sparsity: float = Field(0.3, gt=0, lt=1)
