@@ -6,8 +6,8 @@ in a child process, uvicorn on 127.0.0.1, the SQLite job table and real job work
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -129,5 +129,60 @@ def wait_for_job(client: httpx.Client, job_id: str, statuses: tuple[str, ...], t
     raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout} s: {job}")
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+# ---------------------------------------------------------------------------- registry fixtures
+def model_with_output_op(src: Path, dst: Path, output: str, op: str, value: float) -> Path:
+    """A copy of ONNX model ``src`` whose ``output`` goes through ``op`` (``Add``/``Mul``) with
+    ``value``: same signature, different numbers (``Add`` 2.0 moves face landmarks by 2 crop
+    pixels; ``Mul`` NaN makes a model that loads but must fail the smoke inference)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    raw = f"{output}_raw"
+    for node in model.graph.node:
+        node.output[:] = [raw if o == output else o for o in node.output]
+        node.input[:] = [raw if i == output else i for i in node.input]
+    model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.float32), f"{output}_k"))
+    model.graph.node.append(helper.make_node(op, [raw, f"{output}_k"], [output]))
+    onnx.save(model, str(dst))
+    return dst
+
+
+def build_registry(root: Path, tracking_uri: str) -> dict[str, str]:
+    """``holotune-face_mesh`` with v1 stock (champion), v2 shifted (+2 px), v3 NaN output, v4 the
+    hand model (wrong signature). Returns name -> version."""
+    import mlflow
+    import onnx
+
+    from holotune.export import export_stock_models
+    from holotune.registry import ensure_stock_version, register_model
+
+    stock = export_stock_models()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    # Artifacts next to the database, whatever the working directory.
+    mlflow.create_experiment("holotune-registry", artifact_location=(root / "mlruns").as_uri())
+    versions = {"stock": ensure_stock_version("face_mesh", tracking_uri)}
+    versions["shifted"] = register_model(model_with_output_op(stock["face_landmark"], root / "face_shift.onnx",
+                                                              "landmarks", "Add", 2.0), "face_mesh",
+                                         tags={"note": "landmarks + 2 px"}, tracking_uri=tracking_uri)
+    versions["nan"] = register_model(model_with_output_op(stock["face_landmark"], root / "face_nan.onnx",
+                                                          "landmarks", "Mul", float("nan")), "face_mesh",
+                                     tracking_uri=tracking_uri)
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("holotune-registry").experiment_id):
+        info = mlflow.onnx.log_model(onnx.load(str(stock["hand_landmark_full"])), name="model",
+                                     registered_model_name="holotune-face_mesh")
+    versions["wrong_signature"] = str(info.registered_model_version)
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    return versions
+
+
+def jpeg(image) -> bytes:
+    """(H, W, 3) uint8 RGB -> JPEG bytes (quality 95)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()

@@ -212,12 +212,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from holotune.models import list_models
+    from holotune.models.spec import MODEL_SPECS  # not holotune.models.list_models: that imports torch
     from holotune.runtime.sessions import stock_model_path
     from holotune.service import ServiceSettings, create_app
     from holotune.service.settings import resolve_settings
 
-    if not all(stock_model_path(n).is_file() for n in list_models()):
+    if not all(stock_model_path(n).is_file() for n in MODEL_SPECS):
         # In a child process: exporting imports torch, which the server process never does.
         print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
         if subprocess.call([sys.executable, "-m", "holotune.cli", "models", "export"]) != 0:
