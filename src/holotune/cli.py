@@ -245,7 +245,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _tensorboard(args: argparse.Namespace) -> int:
-    import subprocess
+    import os
     from pathlib import Path
 
     from holotune.service.settings import ServiceSettings, resolve_settings
@@ -254,10 +254,9 @@ def _tensorboard(args: argparse.Namespace) -> int:
         workspace=Path(args.workspace) if args.workspace else None)).state_dir)
     Path(logdir).mkdir(parents=True, exist_ok=True)
     print(f"holotune: TensorBoard over {logdir} at http://{args.host}:{args.port}/", file=sys.stderr)
-    try:
-        return subprocess.call(_tensorboard_command(logdir, args.host, args.port))
-    except KeyboardInterrupt:
-        return 0
+    command = _tensorboard_command(logdir, args.host, args.port)
+    sys.stderr.flush()
+    os.execv(command[0], command)  # become TensorBoard: a signal to this process reaches it, no orphan
 
 
 def _print_verify_table(report) -> None:
