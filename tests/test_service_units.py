@@ -1,0 +1,153 @@
+"""The service's parts on their own: a request's Hydra overrides compose to the intended config
+(through the real stage script), job ids and conditional status changes, the TensorBoard reader,
+error-line extraction, and one service per state folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from holotune.service.jobs import CANCELLED, COMPLETED, QUEUED, RUNNING, JobStore
+from holotune.service.pipeline import detect_dataset_kind, finetune_commands, literal, prune_commands, quote
+from holotune.service.runner import describe_exit, process_start_ticks
+from holotune.service.worker import last_error
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _compose(argv: list[str], cwd: Path) -> dict:
+    """The config a stage command line composes (Hydra's --cfg job), without running the stage."""
+    out = subprocess.run([*argv, "--cfg", "job"], capture_output=True, text=True, cwd=cwd, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return yaml.safe_load(out.stdout)
+
+
+def test_a_request_composes_to_the_intended_stage_config(tmp_path):
+    job = tmp_path / "jobs" / "ft_20250405_hands01"
+    request = {"module": "hands", "dataset_path": str(tmp_path / "data" / "gestures"), "dataset_kind": "class_folders",
+               "task_type": "classification", "class_names": ["fist", "open palm", "ok"], "epochs": 3,
+               "batch_size": 4, "learning_rate": 5e-5, "lora_rank": 4, "freeze_backbone": False,
+               "validation_split": 0.25, "gradient_clip": 0.5, "mixed_precision": True, "cache_dataset": False,
+               "max_time": "00:00:10:00", "limit_train_batches": 2, "checkpoint_dir": str(tmp_path / "ck pt")}
+    commands = finetune_commands(request, job, project_root=PROJECT, python=sys.executable, cwd=tmp_path,
+                                 tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert [c["stage"] for c in commands] == ["ingest", "tfrecord", "finetune"]
+    assert commands[2]["argv"][:2] == [sys.executable, str(PROJECT / "stages" / "finetune.py")]
+    cfg = _compose(commands[2]["argv"], tmp_path)
+    assert cfg["ingest"]["sources"] == [{"kind": "class_folders", "path": request["dataset_path"]}]
+    assert cfg["ingest"]["class_names"] == cfg["task"]["class_names"] == ["fist", "open palm", "ok"]
+    assert cfg["task"] == {"type": "classification", "num_classes": 3, "class_names": ["fist", "open palm", "ok"]}
+    assert cfg["module"]["name"] == "hands" and cfg["trainer"]["limit_train_batches"] == 2
+    f = cfg["finetune"]
+    assert (f["epochs"], f["batch_size"], f["learning_rate"], f["lora_rank"]) == (3, 4, 5e-5, 4)
+    assert (f["freeze_backbone"], f["validation_split"], f["gradient_clip"]) == (False, 0.25, 0.5)
+    assert (f["mixed_precision"], f["cache_dataset"], f["max_time"]) == (True, False, "00:00:10:00")
+    assert f["checkpoint_dir"] == str(tmp_path / "ck pt") and f["tensorboard_dir"] == str(job / "tensorboard")
+    assert f["tracking_uri"] == f"sqlite:///{tmp_path}/mlflow.db"
+    # Every path a stage writes is in the job's folder (interpolations resolved by the stage).
+    assert cfg["paths"] == {"data": str(job / "data"), "models": str(job / "models"), "reports": str(job / "reports")}
+    assert f["out_dir"] == "${paths.models}/${module.name}" and cfg["tfrecord"]["out_dir"] == "${paths.data}/shards"
+
+
+def test_a_prune_request_points_at_the_source_jobs_outputs(tmp_path):
+    source, job = tmp_path / "jobs" / "ft_20250405_pose01", tmp_path / "jobs" / "pr_20250405_pose01"
+    [command] = prune_commands({"module": "pose", "method": "channels", "sparsity": 0.25,
+                                "layers": ["conv2d_1", "conv2d_2"]}, source, job, project_root=PROJECT,
+                               python=sys.executable, cwd=tmp_path, tracking_uri="sqlite:///x.db")
+    cfg = _compose(command["argv"], tmp_path)
+    expected = {"method": "channels", "sparsity": 0.25, "layers": ["conv2d_1", "conv2d_2"], "module": "pose",
+                "model": str(source / "models" / "pose" / "model.pt"), "out_dir": str(job / "pruned"),
+                "shards_dir": str(source / "data" / "shards"),
+                "manifest": str(source / "data" / "interim" / "manifest.jsonl")}
+    assert {k: cfg["prune"][k] for k in expected} == expected  # the other prune keys keep conf/'s defaults
+
+
+def test_override_values_are_literal_or_refused():
+    assert literal(True) == "true" and literal(3) == "3" and literal(1e-5) == "1e-05" and literal(0.2) == "0.2"
+    assert literal(["a b", "c"]) == '["a b","c"]' and literal(None) == "null"
+    for bad in ("${oc.env:HOME}", 'a"b', "a'b", "a\\b", "a\nb"):
+        with pytest.raises(ValueError, match="cannot be passed to a stage"):
+            quote(bad)
+
+
+def test_dataset_kinds(tmp_path):
+    (tmp_path / "a.tfrecord").write_bytes(b"")
+    (tmp_path / "labels.jsonl").write_text("")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert detect_dataset_kind(tmp_path / "a.tfrecord", None) == "tfrecord"
+    assert detect_dataset_kind(tmp_path / "labels.jsonl", None) == "labelled"
+    assert detect_dataset_kind(tmp_path / "clip.mp4", None) == "unlabelled"
+    assert detect_dataset_kind(tmp_path, None) == "tfrecord"
+    classes = tmp_path / "classes"
+    (classes / "fist").mkdir(parents=True)
+    assert detect_dataset_kind(classes, "classification") == "class_folders"
+    assert detect_dataset_kind(classes, None) == "unlabelled"
+
+
+def test_job_ids_number_per_day_and_module_and_status_changes_are_conditional(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    make = lambda module: store.create("finetune", module, {"module": module}, tmp_path,  # noqa: E731
+                                       lambda job_id, job_dir: [{"stage": "x", "argv": [job_id], "cwd": str(job_dir)}])
+    a, b, c = make("face_mesh"), make("face_mesh"), make("pose")
+    day = a.id.split("_")[1]
+    assert (a.id, b.id, c.id) == (f"ft_{day}_face_mesh01", f"ft_{day}_face_mesh02", f"ft_{day}_pose01")
+    assert b.commands == [{"stage": "x", "argv": [b.id], "cwd": str(tmp_path / b.id)}]
+    assert (tmp_path / a.id / "job.log").is_file() and store.next_queued().id == a.id
+    assert store.update(a.id, expect=QUEUED, status=RUNNING)
+    assert store.finish(a.id, CANCELLED, error="cancelled")            # the cancel wins...
+    assert not store.finish(a.id, COMPLETED, result={"x": 1})          # ...the worker's late "completed" does not
+    assert store.get(a.id).status == CANCELLED and store.get(a.id).result is None
+    assert [j.id for j in store.list()] == [c.id, b.id, a.id]
+    assert [j.id for j in store.list(status=QUEUED, module="face_mesh")] == [b.id]
+    assert JobStore(tmp_path / "jobs.db").get(b.id).request == {"module": "face_mesh"}  # reopened: all there
+
+
+def test_latest_metrics_from_tensorboard_events(tmp_path):
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from holotune.service.metrics import latest_metrics
+
+    assert latest_metrics(tmp_path / "none") == {"loss": None, "val_loss": None, "epoch": 0, "step": None,
+                                                 "metrics": {}}
+    writer = EventFileWriter(str(tmp_path / "face_mesh" / "version_0"))
+    for step, tag, value in [(0, "train/loss_step", 0.9), (1, "train/loss_step", 0.7), (1, "train/loss_epoch", 0.8),
+                             (1, "val/loss", 0.85), (3, "train/loss_epoch", 0.5), (3, "val/loss", 0.6)]:
+        writer.add_event(Event(step=step, wall_time=time.time(),
+                               summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)])))
+    writer.close()
+    got = latest_metrics(tmp_path)
+    assert got["loss"] == pytest.approx(0.5) and got["val_loss"] == pytest.approx(0.6)
+    assert got["epoch"] == 2 and got["step"] == 3 and got["metrics"]["train/loss_step"] == pytest.approx(0.7)
+
+
+def test_the_reason_of_a_failed_stage_is_its_last_exception_line(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("Epoch 0\nTraceback (most recent call last):\n  File x\n"
+                   "holotune.training.finetune.FinetuneConfigError: lora_rank must be >= 1, got 0\n"
+                   "[holotune] stage finetune exited with code 1 after 3.0 s\n")
+    assert last_error(log) == "holotune.training.finetune.FinetuneConfigError: lora_rank must be >= 1, got 0"
+    log.write_text("just output\n\n")
+    assert last_error(log) == "just output"
+    assert describe_exit(1) == "exited with code 1"
+    assert describe_exit(-9) == "was killed by signal 9 (SIGKILL)"
+    assert process_start_ticks(999_999_999) is None and process_start_ticks(subprocess.os.getpid()) > 0
+
+
+def test_one_service_per_state_folder(tmp_path):
+    from holotune.service.app import Service, ServiceError
+    from holotune.service.settings import ServiceSettings, resolve_settings
+
+    settings = resolve_settings(ServiceSettings(workspace=tmp_path, token="t"))
+    first = Service(settings)
+    with pytest.raises(ServiceError, match=f"another holotune service is using {tmp_path / 'jobs'}"):
+        Service(settings)
+    first._lock_file.close()
+    Service(settings)._lock_file.close()  # free again once the first is gone
