@@ -53,6 +53,7 @@ import torch
 
 from holotune.adapters import LoraOptions
 from holotune.data.augment import NO_AUGMENTATION
+from holotune.data.default import lfw_nonface_canvases
 from holotune.data.ingest import IngestOptions, Source, ingest
 from holotune.data.manifest import read_manifest
 from holotune.data.shards import write_dataset_shards
@@ -177,16 +178,6 @@ def nonface_presence(model: torch.nn.Module, canvases: np.ndarray) -> float:
     return float((prob > 0.5).float().mean())
 
 
-def nonface_canvases() -> np.ndarray:
-    """The 100 non-face patches of ``skimage.data.lfw_subset()`` (images 100-199; the default data
-    uses only the faces), rendered exactly like the LFW faces (:func:`holotune.data.default.lfw_canvas`)."""
-    import skimage.data
-
-    from holotune.data.default import LFW_NUM_FACES, lfw_canvas
-
-    return np.stack([lfw_canvas(p) for p in skimage.data.lfw_subset()[LFW_NUM_FACES:]])
-
-
 def trainable_params(placement: str, r: int) -> tuple[int, int]:
     model = build_model(ModelOptions(module=MODULE, lora=LoraOptions(r=r, placement=placement)))
     targets = len(model.targeted_module_names)
@@ -252,7 +243,7 @@ def main() -> None:
         results: dict[str, dict] = {}
         rows_by: dict[str, dict[str, list[dict]]] = {}
 
-        nonfaces = nonface_canvases()
+        nonfaces = lfw_nonface_canvases()
         stock = create_model(MODEL)
         rows_by["stock"] = {s: evaluate(stock, d, info) for s, d in eval_sets.items()}
         results["stock"] = {"trainable_params": 0, "targets": 0, "train_seconds": 0.0, "learning_rate": None,

@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> None:
         module=e.module, model=e.model, shards_dir=e.shards_dir, manifest=e.manifest, out_dir=e.out_dir,
         split=e.split, classifier=e.classifier, tensorboard_dir=e.tensorboard_dir,
         reference_conditions=tuple(e.reference_conditions), tolerance_pct=e.tolerance_pct,
+        false_presence_tolerance=e.false_presence_tolerance,
         allow_regression=e.allow_regression, bootstrap=e.bootstrap, overlays=e.overlays, seed=e.seed,
         roi_jitter=RoiJitter(e.roi_jitter.shift, e.roi_jitter.scale, e.roi_jitter.rotation_deg))
     try:

@@ -677,6 +677,17 @@ def lfw_canvas(face: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.stack([big] * 3, axis=-1))
 
 
+def lfw_nonface_canvases() -> np.ndarray:
+    """(100, 192, 192, 3) uint8: the 100 non-face patches of ``skimage.data.lfw_subset()`` (images
+    100-199, never part of the default data), rendered exactly like the LFW faces (:func:`lfw_canvas`).
+
+    A presence head must say "no face" on them: the false-presence check of the evaluate stage.
+    """
+    import skimage.data
+
+    return np.stack([lfw_canvas(p) for p in skimage.data.lfw_subset()[LFW_NUM_FACES:]])
+
+
 def face_mesh_teacher(images: np.ndarray, session, refinements: int = 3, start_size: float = 0.85
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Face-mesh labels for images that each hold one centred face (no detector, no pose).

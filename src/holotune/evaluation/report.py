@@ -28,7 +28,14 @@ import numpy as np
 from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_scores, condition_splits
 from holotune.evaluation.metrics import classification_metrics
 from holotune.evaluation.plots import draw_comparison, read_training_curves, write_plots
-from holotune.evaluation.scoring import RoiJitter, SampleScores, eval_dataset, sample_info, score_samples
+from holotune.evaluation.scoring import (
+    RoiJitter,
+    SampleScores,
+    eval_dataset,
+    presence_rate,
+    sample_info,
+    score_samples,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,9 @@ class EvaluateOptions:
         reference_conditions: manifest ``condition`` values that are the stock domain (the reference
             split, for the forgetting gate); if no sample has one, the whole split is the reference.
         tolerance_pct: how much worse (relative %, primary metric NME) the reference split may get.
+        false_presence_tolerance: how many points the false-presence rate on non-face patches
+            (face_mesh: the non-face half of ``lfw_subset()``) may rise; a presence head that calls
+            everything a face would keep MediaPipe's tracker from ever re-detecting.
         allow_regression: report a failed gate but do not raise.
         bootstrap: bootstrap resamples of identities for the 95 % intervals.
         roi_jitter: the tracking-ROI error every evaluation crop carries (:class:`RoiJitter`; its
@@ -68,6 +78,7 @@ class EvaluateOptions:
     tensorboard_dir: str | None = None
     reference_conditions: tuple[str, ...] = ("clean",)
     tolerance_pct: float = 2.0
+    false_presence_tolerance: float = 5.0
     allow_regression: bool = False
     bootstrap: int = 2000
     roi_jitter: RoiJitter = RoiJitter()
@@ -124,6 +135,20 @@ def evaluate(options: EvaluateOptions) -> dict:
         splits[split_name] = compare_scores(stock.select(keep), tuned.select(keep), n_boot=options.bootstrap,
                                             seed=options.seed)
     gate = check_gate(splits["reference"], PRIMARY_METRIC, options.tolerance_pct, options.allow_regression)
+    false_presence = None
+    if options.module == "face_mesh":
+        from holotune.data.default import lfw_nonface_canvases
+
+        nonfaces = lfw_nonface_canvases()
+        false_presence = {"set": "the 100 non-face patches of skimage.data.lfw_subset()", "n": len(nonfaces),
+                          "baseline": presence_rate(create_model(name), options.module, nonfaces),
+                          "finetuned": presence_rate(tuned_model, options.module, nonfaces),
+                          "tolerance_points": options.false_presence_tolerance}
+        false_presence["delta"] = false_presence["finetuned"] - false_presence["baseline"]
+        if false_presence["delta"] > options.false_presence_tolerance:
+            gate["passed"] = False
+            gate["message"] += (f"; false presence on non-face patches {false_presence['baseline']:.0f}% -> "
+                                f"{false_presence['finetuned']:.0f}% (allowed +{options.false_presence_tolerance:g} points)")
     metrics = {
         "module": options.module,
         "split": options.split,
@@ -132,6 +157,7 @@ def evaluate(options: EvaluateOptions) -> dict:
         "crops": {"roi_jitter": asdict(jitter), "note": "tracking-ROI error, one fixed draw per sample"},
         "bootstrap": {"resamples": options.bootstrap, "over": "test identities (manifest group)", "seed": options.seed},
         "splits": splits,
+        "false_presence": false_presence,
         "gate": gate,
     }
     confusion_rows = None

@@ -145,6 +145,17 @@ class RoiJitter:
 CENTRED = RoiJitter(0.0, 0.0, 0.0)
 
 
+@torch.no_grad()
+def presence_rate(model: nn.Module, module: str, images: np.ndarray, batch_size: int = 50) -> float:
+    """% of ``images`` ((N, H, W, 3) uint8 RGB at the model's input size) the presence head calls present (p > 0.5)."""
+    model.eval()
+    hits = 0
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size].transpose(0, 3, 1, 2))).float() / 255.0
+        hits += int((torch.sigmoid(presence_logit(module, model(x))) > 0.5).sum())
+    return 100.0 * hits / max(len(images), 1)
+
+
 def eval_dataset(images: list[LabelledImage], module: str, jitter: RoiJitter = CENTRED) -> CropDataset:
     """The cached crop dataset evaluation uses: geometric ROI jitter only (no photometric change, no
     flips, no negatives), deterministic per sample."""
