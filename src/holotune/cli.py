@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project-root", help="folder with stages/ and conf/ (default: this checkout)")
     p.add_argument("--token-file", help="file holding the bearer token (default: $HOLOTUNE_API_TOKEN, "
                                         "$HOLOTUNE_API_TOKEN_FILE, else generated into <workspace>/jobs/api_token)")
-    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default sqlite:///<workspace>/mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default sqlite:///<workspace>/jobs/mlflow.db)")
     p.add_argument("--alias", default="champion", help="registry alias the inference follows (default champion)")
     p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between registry checks (0: only "
                                                                      "on POST /api/v1/models/reload)")

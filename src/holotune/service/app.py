@@ -89,7 +89,7 @@ class Service:
                                "(or $HOLOTUNE_PROJECT_ROOT), or --no-finetune-api")
         pipeline.quote(str(settings.workspace))  # a workspace path the stages could not be given fails here
         self.store = JobStore(self.state_dir / "jobs.db")
-        self.runner = JobRunner(self.store, settings.python, settings.workspace, settings.max_running_jobs,
+        self.runner = JobRunner(self.store, settings.python, self.state_dir, settings.max_running_jobs,
                                 settings.cancel_grace_s, recheck=self._recheck_paths)
         self._tick_lock = threading.Lock()
         self.holistic = None
@@ -332,7 +332,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             raise RequestValidationError([{"loc": ("body", f), "msg": m, "type": "value_error",
                                            "input": getattr(body, f, None)} for f, m in errors])
         build = lambda job_id, job_dir: pipeline.finetune_commands(  # noqa: E731
-            fields, job_dir, project_root=settings.project_root, python=settings.python, cwd=settings.workspace,
+            fields, job_dir, project_root=settings.project_root, python=settings.python, cwd=settings.state_dir,
             tracking_uri=settings.tracking_uri)
         return await submit(request, "finetune", body.module, fields, build)
 
@@ -358,7 +358,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         fields = {**body.model_dump(exclude_none=True), "module": source.module, "job_id": source.id}
         build = lambda job_id, job_dir: pipeline.prune_commands(  # noqa: E731
             fields, Path(source.job_dir), job_dir, project_root=settings.project_root, python=settings.python,
-            cwd=settings.workspace, tracking_uri=settings.tracking_uri)
+            cwd=settings.state_dir, tracking_uri=settings.tracking_uri)
         return await submit(request, "prune", source.module, fields, build)
 
     @app.get("/api/v1/finetune/jobs", tags=["finetune"], dependencies=bearer)

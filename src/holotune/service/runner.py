@@ -52,7 +52,8 @@ class JobRunner:
     Args:
         store: the job table.
         python: interpreter for ``python -m holotune.service.worker``.
-        workspace: the worker's working directory.
+        workdir: the worker's (and its stages') working directory: the state folder, so MLflow's
+            default ``./mlruns`` lands beside the job table.
         max_running: jobs running at once.
         cancel_grace_s: seconds from SIGTERM to SIGKILL for a cancelled job.
         recheck: ``(job) -> str | None``: called just before a queued job starts; a returned reason
@@ -60,11 +61,11 @@ class JobRunner:
             after submission must not escape the workspace).
     """
 
-    def __init__(self, store: JobStore, python: str, workspace: Path, max_running: int = 1,
+    def __init__(self, store: JobStore, python: str, workdir: Path, max_running: int = 1,
                  cancel_grace_s: float = 10.0, recheck=None):
         self.store = store
         self.python = python
-        self.workspace = workspace
+        self.workdir = workdir
         self.max_running = max_running
         self.cancel_grace_s = cancel_grace_s
         self.recheck = recheck
@@ -118,7 +119,7 @@ class JobRunner:
             with open(job.log_path, "ab") as log_file:
                 proc = subprocess.Popen(
                     [self.python, "-m", "holotune.service.worker", str(self.store.path), job.id],
-                    cwd=self.workspace, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                    cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: cancel kills the stage too
                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
         except OSError as exc:

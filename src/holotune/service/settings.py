@@ -34,7 +34,9 @@ class ServiceSettings:
             ``$HOLOTUNE_API_TOKEN_FILE`` (see :meth:`from_env`), else one is generated into
             ``<state_dir>/api_token`` (mode 0600).
         token_file: a file holding the token (first line).
-        tracking_uri: MLflow tracking and registry URI (default ``sqlite:///<workspace>/mlflow.db``).
+        tracking_uri: MLflow tracking and registry URI (default ``sqlite:///<state_dir>/mlflow.db``;
+            jobs run in ``state_dir``, so MLflow's default artifact root is ``<state_dir>/mlruns``:
+            everything the service writes, but checkpoints, is under ``state_dir``).
         alias: the registry alias the inference runtime follows, for every part.
         poll_interval_s: seconds between registry checks for a moved alias; 0 disables polling
             (``POST /api/v1/models/reload`` still checks).
@@ -113,6 +115,6 @@ def resolve_settings(settings: ServiceSettings) -> ServiceSettings:
     return replace(
         settings, workspace=workspace, state_dir=state_dir,
         project_root=Path(os.path.realpath(project_root)) if project_root else None,
-        tracking_uri=settings.tracking_uri or f"sqlite:///{workspace / 'mlflow.db'}",
+        tracking_uri=settings.tracking_uri or f"sqlite:///{state_dir / 'mlflow.db'}",
         token_file=Path(os.path.realpath(settings.token_file)) if settings.token_file else None,
     )
