@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 ## The main job: prove TFLite = PyTorch = ONNX Runtime for MediaPipe's stock models on real photos,
-## then run the DVC pipeline (ingest -> tfrecord -> finetune) on the embedded default data.
+## then run the DVC pipeline (ingest -> tfrecord -> finetune -> evaluate -> prune -> export) on the
+## embedded default data; the export registers the model in MLflow (sqlite:///mlflow.db).
 demo: $(STAMP)
 	$(VENV)/bin/holotune models verify
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-## The default test suite (slow tests excluded; about 5 minutes on 2 cores).
+## The default test suite (slow tests excluded).
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -31,6 +32,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/data.py
+	$(PY) benchmarks/export.py
+	$(PY) benchmarks/prune.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

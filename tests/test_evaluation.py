@@ -137,6 +137,7 @@ def test_stock_against_itself_changes_nothing_and_passes(shards, tmp_path):
     assert (plots / "conditions.csv").read_text().startswith("split,stock,finetuned")
     rows = (plots / "per_landmark.csv").read_text().splitlines()
     assert rows[0] == "landmark,name,stock,finetuned" and len(rows) == 469
+    assert json.loads((plots / "confusion.json").read_text()) == []  # no class head: empty, but present for DVC
     overlays = sorted(p.name.split("_")[0] for p in (tmp_path / "reports" / "overlays").glob("*.png"))
     assert overlays == ["both", "clean", "low", "mask"]  # one per condition (low_light_<id>.png)
 

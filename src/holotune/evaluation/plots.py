@@ -5,8 +5,8 @@
 * ``conditions.csv``: the primary metric per condition, stock vs fine-tuned;
 * ``per_landmark.csv``: mean normalized error per landmark, stock vs fine-tuned (with the region
   or landmark name);
-* ``confusion.json``: one ``{"actual", "predicted"}`` row per test sample (classification only), for
-  DVC's ``confusion`` template;
+* ``confusion.json``: one ``{"actual", "predicted"}`` row per test sample for DVC's ``confusion``
+  template (an empty list when the run has no class head);
 * overlays: the crop with the label and the prediction drawn with MediaPipe's connection sets,
   stock on the left, fine-tuned on the right.
 """
@@ -94,9 +94,9 @@ def write_plots(out_dir: Path, module: str, metric: str, splits: dict, base_erro
              "finetuned": round(float(n), 4)} for i, (b, n) in enumerate(zip(base, new)) if np.isfinite(b)]
     write_csv(out_dir / "per_landmark.csv", rows)
     written.append(out_dir / "per_landmark.csv")
-    if confusion_rows is not None:
-        (out_dir / "confusion.json").write_text(json.dumps(confusion_rows, indent=1))
-        written.append(out_dir / "confusion.json")
+    # Always written (empty without a class head): DVC fails on a declared plot file that is missing.
+    (out_dir / "confusion.json").write_text(json.dumps(confusion_rows or [], indent=1))
+    written.append(out_dir / "confusion.json")
     return written
 
 
