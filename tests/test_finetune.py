@@ -163,6 +163,21 @@ def test_gesture_classification_head(gesture_shards, tmp_path):
     assert metrics["confusion_matrix"] == [[2, 0], [0, 2]] and metrics["class_names"] == ["fist", "palm"]
     head = torch.load(tmp_path / "m" / "classifier.pt", weights_only=False)
     assert head["class_names"] == ["fist", "palm"] and head["feature"] == "global_average_pooling2d"
+    # the evaluate stage scores the class head next to the landmarks (PCK for hands), on the same crops
+    from holotune.evaluation.report import EvaluateOptions, evaluate
+    from holotune.evaluation.scoring import CENTRED
+
+    report = evaluate(EvaluateOptions(module="hands", model=str(tmp_path / "m" / "model.pt"),
+                                      classifier=str(tmp_path / "m" / "classifier.pt"), shards_dir=str(gesture_shards),
+                                      manifest=None, split="val", out_dir=str(tmp_path / "reports"), bootstrap=200,
+                                      roi_jitter=CENTRED, allow_regression=True))
+    cls = report["classification"]
+    assert cls["finetuned"]["accuracy"] == 1.0 and cls["confusion_matrix"] == [[2, 0], [0, 2]]
+    assert cls["baseline"] is None  # the stock model has no class head
+    assert {"nme", "pck@0.05", "pck@0.1", "presence_rate"} <= set(report["splits"]["all"]["baseline"])
+    assert report["splits"]["all"]["n"] == 4 and report["false_presence"] is None
+    rows = json.loads((tmp_path / "reports" / "plots" / "confusion.json").read_text())
+    assert sorted((r["actual"], r["predicted"]) for r in rows) == [("fist", "fist")] * 2 + [("palm", "palm")] * 2
 
 
 @pytest.mark.parametrize(
