@@ -116,8 +116,8 @@ class DefaultDataOptions:
 
     seed: int = 0
     variants_per_condition: int = 3
-    lfw_faces: int = 60
-    lfw_variants_per_condition: int = 1
+    lfw_faces: int = 100
+    lfw_variants_per_condition: int = 3
     image_size: int = 384
 
     def __post_init__(self):
