@@ -1,0 +1,166 @@
+"""What pruning buys under ONNX Runtime: stock vs l1_norm vs channel pruning, per module, in one run.
+
+For each fine-tuning module's landmark model (stock weights): the stock export, ``l1_norm`` at 0.3
+on the head layers (the original API's default) and ``channels`` at a few sparsities (calibrated
+on the train split's crops of ``--shards`` when it has the module's labels, else on the sample
+photo crops and mirrors; ``channel_multiple`` 8). Per variant: parameters, multiply-adds,
+ONNX file size raw and gzip (level 9), ONNX Runtime latency (CPU, 1 thread, batch 1; all variants of
+a module timed interleaved in one process, ``--runs`` calls each, median and p10-p90 in ms), and
+the accuracy cost:
+
+* ``test_nme`` / ``test_presence``: on the test split of ``--shards`` when it has the module's labels
+  (the default data has face labels only; they are the stock model's own outputs on clean images);
+* ``drift_px``: mean landmark distance from the stock model's output on the sample photo crops,
+  in input pixels (for hands and pose, whose channel pruning was calibrated on the same crops, so
+  this is an optimistic, in-sample figure).
+
+    .venv/bin/python benchmarks/prune.py [--modules face_mesh,hands,pose] [--sparsities 0.1,0.25,0.5]
+                                         [--runs 60] [--shards data/shards] [--json-out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from holotune.export import export_onnx
+from holotune.models import MODULE_MODELS, create_model
+from holotune.pruning import (
+    PruneOptions,
+    calibration_inputs,
+    check_options,
+    file_sizes,
+    multiply_adds,
+    onnx_latency,
+    parameter_count,
+    prune_channels,
+    prune_l1,
+)
+from holotune.samples import sample_crops
+
+POINT_WIDTH = {"face_mesh": 3, "hands": 3, "pose": 5}  # numbers per landmark in the raw output
+
+
+def variants(module: str, sparsities: list[float], shards: str | None, manifest: str | None) -> tuple[dict, str]:
+    """Variant name -> pruned model (stock weights), and where channel calibration came from."""
+    name = MODULE_MODELS[module]
+    out = {"stock": create_model(name)}
+    l1 = create_model(name)
+    prune_l1(l1, check_options(l1, module, PruneOptions("l1_norm", 0.3)), 0.3)
+    out["l1_norm 0.3"] = l1
+    calibration, source = calibration_inputs(module, shards, manifest, 64)
+    for sparsity in sparsities:
+        model = create_model(name)
+        prune_channels(model, sparsity, calibration=calibration, multiple=8)
+        out[f"channels {sparsity:g}"] = model
+    return out, source
+
+
+def drift_px(module: str, model: torch.nn.Module, stock_out: torch.Tensor, x: torch.Tensor) -> float:
+    """Mean xy distance (input pixels) of the landmarks from the stock model's on ``x``."""
+    with torch.no_grad():
+        got = model(x)[0]
+    k = POINT_WIDTH[module]
+    n = x.shape[0]
+    return float((got.reshape(n, -1, k)[..., :2] - stock_out.reshape(n, -1, k)[..., :2]).norm(dim=-1).mean())
+
+
+def bench_module(module: str, sparsities: list[float], runs: int, shards: str | None, manifest: str | None,
+                 tmp: Path) -> dict:
+    models, source = variants(module, sparsities, shards, manifest)
+    spec = models["stock"].spec
+    nhwc, _ = sample_crops(spec)
+    x = torch.from_numpy(np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        stock_out = models["stock"](x)[0]
+    rows, paths = {}, {}
+    for i, (key, model) in enumerate(models.items()):
+        pt = tmp / f"{module}_{i}.pt"  # not named after the key: "0.25".with_suffix() would clobber
+        torch.save(model.state_dict(), pt)
+        paths[key] = export_onnx(model, pt.with_suffix(".onnx"))
+        rows[key] = {"params": parameter_count(model), "nonzero_params": sum(int((p != 0).sum()) for p in
+                                                                             model.parameters()),
+                     "macs": multiply_adds(model), "onnx": file_sizes(paths[key]), "state_dict": file_sizes(pt),
+                     "drift_px": drift_px(module, model, stock_out, x)}
+    latency = onnx_latency(paths, spec, runs=runs, warmup=10)
+    for key in rows:
+        rows[key]["latency_ms"] = latency[key]
+        rows[key]["speedup"] = latency["stock"]["median_ms"] / latency[key]["median_ms"]
+    if shards and any(Path(shards).glob("test-*.tfrecord*")):
+        from holotune.evaluation import score_model
+
+        for key, model in models.items():
+            try:
+                scores = score_model(model, module, shards, manifest, split="test")
+            except ValueError:  # no labelled part of this module in the test split
+                break
+            rows[key]["test_nme"] = scores["nme"]
+            rows[key]["test_presence"] = scores["presence_rate"]
+            rows[key]["test_n"] = int(scores["n"])
+    return {"model": MODULE_MODELS[module], "calibration": source, "variants": rows}
+
+
+def print_table(results: dict) -> None:
+    print("module | variant | params | MACs | ONNX MB (gzip) | ms median (p10-p90) | speedup | drift px | "
+          "test NME % | presence %")
+    print("---|---|---|---|---|---|---|---|---|---")
+    for module, r in results.items():
+        for key, v in r["variants"].items():
+            lat = v["latency_ms"]
+            nme = f"{v['test_nme']:.2f}" if "test_nme" in v else "-"
+            presence = f"{v['test_presence']:.0f}" if "test_presence" in v else "-"
+            print(f"{module} | {key} | {v['params']:,} | {v['macs'] / 1e6:.1f} M | {v['onnx']['bytes'] / 1e6:.2f} "
+                  f"({v['onnx']['gzip_bytes'] / 1e6:.2f}) | {lat['median_ms']:.2f} ({lat['p10_ms']:.2f}-"
+                  f"{lat['p90_ms']:.2f}) | {v['speedup']:.2f}x | {v['drift_px']:.2f} | {nme} | {presence}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modules", default="face_mesh,hands,pose")
+    parser.add_argument("--sparsities", default="0.1,0.25,0.5", help="channel-pruning sparsities")
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--shards", default="data/shards")
+    parser.add_argument("--manifest", default="data/interim/manifest.jsonl")
+    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "prune.json"))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    sparsities = [float(s) for s in args.sparsities.split(",")]
+    shards = args.shards if Path(args.shards).is_dir() else None
+    started = time.perf_counter()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for module in [m.strip() for m in args.modules.split(",") if m.strip()]:
+            results[module] = bench_module(module, sparsities, args.runs, shards, args.manifest, Path(tmp))
+            print(f"{module}: done ({results[module]['calibration']})", flush=True)
+    print()
+    print_table(results)
+    report = {
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "load_average": os.getloadavg()},
+        "versions": {pkg: version(pkg) for pkg in ("torch", "onnxruntime")},
+        "latency": {"runtime": "onnxruntime CPU", "threads": 1, "batch": 1, "runs": args.runs,
+                    "statistic": "median of interleaved runs"},
+        "channel_multiple": 8, "l1_sparsity": 0.3, "channel_sparsities": sparsities,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "modules": results,
+    }
+    Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.json_out} ({report['wall_s']} s)")
+
+
+if __name__ == "__main__":
+    main()
