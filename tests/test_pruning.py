@@ -14,7 +14,6 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from holotune.export import export_onnx
 from holotune.models import create_model
 from holotune.models.verification import compare_outputs
 from holotune.pruning import (

@@ -54,7 +54,7 @@ def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, mon
     finally:
         mlflow.set_tracking_uri(None)
     assert record["merge"]["source"] == "adapter"
-    assert record["merge"]["merged_vs_unmerged"] < 1e-4 and record["merge"]["merged_vs_model_pt"] < 1e-6
+    assert record["merge"]["merged_vs_unmerged"] < 1e-3 and record["merge"]["merged_vs_model_pt"] < 1e-6
     assert max(record["parity"]["onnx_vs_torch"].values()) < 1e-2
     # the stock signature, so the runtime can swap it in
     exported, stock = onnx.load(record["onnx"]), onnx.load(str(stock_model_path("face_landmark")))

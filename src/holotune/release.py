@@ -53,7 +53,8 @@ class ExportOptions:
         manifest, shards_dir: the data (hashed for the tags, counted for the card).
         params: the run's parameters (a plain dict) for the card and the tags.
         atol: ONNX vs torch tolerance, per output.
-        merge_atol: merged vs unmerged tolerance.
+        merge_atol: merged vs unmerged tolerance, max abs difference per output (landmarks are crop
+            pixels: merging reassociates float32 sums, which moves outputs by ~1e-4 px, seen up to 1.1e-4).
         latency_runs: timed runs per model for the latency comparison.
         register: register the export in the MLflow registry.
         tracking_uri: MLflow tracking/registry URI.
@@ -68,13 +69,13 @@ class ExportOptions:
     shards_dir: str | None = None
     params: dict | None = None
     atol: float = 1e-2
-    merge_atol: float = 1e-4
+    merge_atol: float = 1e-3
     latency_runs: int = 30
     register: bool = True
     tracking_uri: str | None = None
 
 
-def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 1e-4) -> tuple[torch.nn.Module, dict]:
+def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 1e-3) -> tuple[torch.nn.Module, dict]:
     """The fine-tuned model with its LoRA adapter merged into the stock weights, checked.
 
     Returns ``(model, record)`` where ``record`` holds ``merged_vs_unmerged`` and

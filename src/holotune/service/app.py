@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import threading
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from holotune.service.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
 from holotune.service.runner import JobRunner
 from holotune.service.schemas import (
     FinetuneRequest,
-    JobSummary,
     LogResponse,
     MetricsResponse,
     PruneRequest,
