@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/data.py
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/prune.py
+	$(PY) benchmarks/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -1,7 +1,7 @@
 """Does a LoRA-merged export cost anything? Latency and file size next to the stock model, one run.
 
 For each fine-tuning module (face_mesh, hands, pose): the stock model's ONNX (what the runtime
-serves), a LoRA-merged export (r=8, the default ``branch`` placement, adapter weights set to random
+serves), a LoRA-merged export (r=8, ``--placement``, default ``trunk`` as conf/finetune, adapter weights set to random
 non-zero values so the merge really changes the weights; or ``--model-dir`` to use a real finetune
 output for face_mesh) and, for contrast, the same adapter exported *unmerged* (the LoRA A/B convs
 kept as extra ops). ONNX Runtime, CPU, 1 thread, batch 1; the models of one module are timed
@@ -9,7 +9,8 @@ interleaved in one process (``--runs`` rounds, median ms), so machine noise hits
 The original API accepted +5 ms and +5 % size for a fine-tuned model.
 
     .venv/bin/python benchmarks/export.py [--runs 200] [--modules face_mesh,hands,pose]
-                                          [--model-dir models/face_mesh] [--json-out benchmarks/results/export.json]
+                                          [--placement trunk|branch|head] [--model-dir models/face_mesh]
+                                          [--json-out benchmarks/results/export.json]
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from holotune.release import measure_latency, merged_model
 from holotune.runtime.sessions import stock_model_path
 
 
-def random_adapter(module: str, seed: int = 0):
-    """The stock model with an r=8 branch adapter whose B weights are random (a non-trivial LoRA)."""
-    peft_model = apply_lora(create_model(MODULE_MODELS[module]), module, LoraOptions(r=8, lora_alpha=16))
+def random_adapter(module: str, placement: str, seed: int = 0):
+    """The stock model with an r=8 adapter at ``placement`` whose B weights are random (a non-trivial LoRA)."""
+    peft_model = apply_lora(create_model(MODULE_MODELS[module]), module,
+                            LoraOptions(r=8, lora_alpha=16, placement=placement))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
@@ -48,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", default="face_mesh,hands,pose")
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--placement", default="trunk", choices=("head", "branch", "trunk"))
     parser.add_argument("--model-dir", default=None, help="a real finetune output for face_mesh (model.pt, adapter/)")
     parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "export.json"))
     args = parser.parse_args()
@@ -65,9 +68,9 @@ def main() -> None:
                 source = args.model_dir
                 peft_model = None
             else:
-                peft_model = random_adapter(module)
+                peft_model = random_adapter(module, args.placement)
                 merged = merge_lora(copy.deepcopy(peft_model)).eval()
-                source = "random r=8 branch adapter"
+                source = f"random r=8 {args.placement} adapter"
             paths = {"stock": stock_model_path(name),
                      "merged": export_onnx(merged, Path(tmp) / f"{module}_merged.onnx")}
             if peft_model is not None:
@@ -92,7 +95,7 @@ def main() -> None:
               f"{un_ms} | {size['stock']:,} | {size['merged']:,} | {r['merged_size_change_pct']:+.2f}% | {un_b}")
     out = {"benchmark": "export", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": list(os.getloadavg())},
-           "settings": {"runs": args.runs, "threads": 1, "batch": 1}, "results": results}
+           "settings": {"runs": args.runs, "threads": 1, "batch": 1, "placement": args.placement}, "results": results}
     path = Path(args.json_out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
