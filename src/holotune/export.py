@@ -110,6 +110,11 @@ def export_onnx(
             optimize=True,
             verbose=False,
         )
+    # The exporter annotates every node with its Python stack trace (absolute source paths, line
+    # numbers): build-machine detail that made a merged export differ in size from the stock one
+    # by a few KB and the same model's bytes depend on where and from which checkout it was built.
+    for node in program.model.graph.all_nodes():
+        node.metadata_props.clear()
     program.save(str(path))
     return path
 

@@ -24,13 +24,18 @@ class ModelLoadError(RuntimeError):
     """A model file or URI that cannot be served: missing, unreadable, or with the wrong signature."""
 
 
+# Bumped whenever holotune.export writes different bytes for the same model, so that a machine's
+# cached stock exports are rebuilt instead of mixing two export formats (2: no per-node stack traces).
+EXPORT_REVISION = 2
+
+
 def stock_model_dir() -> Path:
     """Where the stock ONNX exports live: ``$HOLOTUNE_ONNX_DIR``, else the user cache."""
     env = os.environ.get("HOLOTUNE_ONNX_DIR")
     if env:
         return Path(env)
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "holotune" / f"mediapipe-{MEDIAPIPE_VERSION}" / "onnx"
+    return cache / "holotune" / f"mediapipe-{MEDIAPIPE_VERSION}" / f"onnx-r{EXPORT_REVISION}"
 
 
 def stock_model_path(name: str) -> Path:
