@@ -53,16 +53,16 @@ import numpy as np
 import torch
 
 from holotune.adapters import LoraOptions
-from holotune.evaluation.scoring import RoiJitter, eval_dataset, score_samples
 from holotune.data.default import lfw_nonface_canvases
 from holotune.data.ingest import IngestOptions, Source, ingest
 from holotune.data.manifest import read_manifest
 from holotune.data.shards import write_dataset_shards
+from holotune.evaluation.comparison import compare_metric
+from holotune.evaluation.scoring import RoiJitter, eval_dataset, presence_rate, score_samples
 from holotune.models import create_model
-from holotune.training.data import CropDataset
-from holotune.training.finetune import ModelOptions, RunOptions, build_model, finetune, load_split
+from holotune.training.data import CropDataset, load_split
+from holotune.training.finetune import ModelOptions, RunOptions, build_model, finetune
 from holotune.training.module import TrainHParams
-from holotune.training.outputs import presence_logit
 
 MODULE = "face_mesh"
 MODEL = "face_landmark"
@@ -137,19 +137,15 @@ def subject_means(rows: list[dict], conditions: tuple[str, ...]) -> dict[str, fl
 def delta_ci(stock_rows: list[dict], rows: list[dict], conditions: tuple[str, ...], seed: int = 0,
              n_boot: int = 2000) -> dict:
     """Relative change (%) of pooled mean NME vs stock, with a bootstrap CI95 over test subjects."""
+    # The evaluate stage's comparison (bootstrap over subjects); both row lists come from the same
+    # dataset in the same order.
+    keep = [i for i, r in enumerate(stock_rows) if r["condition"] in conditions]
+    c = compare_metric(np.array([stock_rows[i]["nme"] for i in keep]), np.array([rows[i]["nme"] for i in keep]),
+                       [stock_rows[i]["subject"] for i in keep], n_boot=n_boot, seed=seed)
     stock_s, ft_s = subject_means(stock_rows, conditions), subject_means(rows, conditions)
-    subjects = sorted(stock_s)
-    # Every subject has the same number of samples per condition here, so the mean of subject means
-    # equals the pooled sample mean.
-    a = np.array([stock_s[s] for s in subjects])
-    b = np.array([ft_s[s] for s in subjects])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(subjects), size=(n_boot, len(subjects)))
-    boot = 100 * (b[picks].mean(1) / a[picks].mean(1) - 1)
-    return {"delta_pct": float(100 * (b.mean() / a.mean() - 1)),
-            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "subjects_improved": int((b < a).sum()), "subjects": len(subjects),
-            "per_subject_delta_pct": {s: float(100 * (ft_s[s] / stock_s[s] - 1)) for s in subjects}}
+    return {"delta_pct": c["delta_pct"], "ci95": [c["delta_pct_ci95_low"], c["delta_pct_ci95_high"]],
+            "subjects_improved": int((c["identity_deltas"] < 0).sum()), "subjects": len(stock_s),
+            "per_subject_delta_pct": {s: float(100 * (ft_s[s] / stock_s[s] - 1)) for s in sorted(stock_s)}}
 
 
 def real_vs_lfw(rows: list[dict]) -> dict:
@@ -162,13 +158,9 @@ def real_vs_lfw(rows: list[dict]) -> dict:
     return out
 
 
-@torch.no_grad()
 def nonface_presence(model: torch.nn.Module, canvases: np.ndarray) -> float:
     """Share of non-face patches the presence head calls a face (sigmoid > 0.5): the false-positive rate."""
-    model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(canvases.transpose(0, 3, 1, 2))).float() / 255.0
-    prob = torch.sigmoid(presence_logit(MODULE, model(x)))
-    return float((prob > 0.5).float().mean())
+    return presence_rate(model, MODULE, canvases) / 100.0
 
 
 def trainable_params(placement: str, r: int) -> tuple[int, int]:

@@ -159,11 +159,25 @@ class ExportParityError(RuntimeError):
 def export_finetuned(
     module: str, state_dict_path: str | Path, path: str | Path, *, atol: float = 1e-2
 ) -> dict:
-    """Export a fine-tuned (LoRA-merged) model with the stock signature, and prove ONNX == torch.
+    """Export a fine-tuned (LoRA-merged) ``model.pt`` with the stock signature, and prove ONNX == torch.
 
     Args:
         module: ``face_mesh`` | ``hands`` | ``pose``.
         state_dict_path: ``models/<module>/model.pt`` from the finetune stage (stock layer layout).
+        path, atol: as :func:`export_checked`.
+
+    Returns / Raises: as :func:`export_checked`.
+    """
+    from holotune.models import MODULE_MODELS, create_model
+
+    return export_checked(create_model(MODULE_MODELS[module], checkpoint_path=state_dict_path), path, atol=atol)
+
+
+def export_checked(model: nn.Module, path: str | Path, *, atol: float = 1e-2) -> dict:
+    """Export a landmark model (stock layer layout, e.g. LoRA merged) and prove ONNX == torch on real crops.
+
+    Args:
+        model: a :class:`~holotune.models.TFLiteModule` (its ``spec`` names the outputs).
         path: destination ``.onnx``.
         atol: max abs difference allowed between ONNX Runtime and torch, per output, on real crops
             (outputs compared as :class:`~holotune.models.spec.OutputSpec` says, e.g. segmentation
@@ -177,11 +191,9 @@ def export_finetuned(
     """
     import numpy as np
 
-    from holotune.models import MODULE_MODELS, create_model
     from holotune.models.verification import compare_outputs, run_onnx
     from holotune.samples import sample_crops
 
-    model = create_model(MODULE_MODELS[module], checkpoint_path=state_dict_path)
     path = export_onnx(model, path)
     inputs, _ = sample_crops(model.spec)
     nchw = np.ascontiguousarray(inputs.transpose(0, 3, 1, 2))

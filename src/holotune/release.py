@@ -172,7 +172,7 @@ def key_metrics(metrics: dict | None) -> dict[str, float]:
 
 def release(options: ExportOptions) -> dict:
     """Merge, export, check, measure, document and (optionally) register; returns ``export.json``'s content."""
-    from holotune.export import export_finetuned
+    from holotune.export import export_checked
     from holotune.models import MODULE_MODELS
     from holotune.modelcard import write_model_card
     from holotune.runtime.sessions import ModelLoadError, check_signature, stock_model_path
@@ -185,11 +185,8 @@ def release(options: ExportOptions) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     name = MODULE_MODELS[options.module]
     model, merge = merged_model(options.module, options.model_dir, options.merge_atol)
-    merged_pt = out_dir / "merged.pt"
-    torch.save(model.state_dict(), merged_pt)
     onnx_path = out_dir / "model.onnx"
-    exported = export_finetuned(options.module, merged_pt, onnx_path, atol=options.atol)
-    merged_pt.unlink()  # the merged weights live in model.onnx (and model.pt upstream)
+    exported = export_checked(model, onnx_path, atol=options.atol)
     try:
         check_signature(onnx.load(str(onnx_path)), model.spec, onnx_path)
     except ModelLoadError as error:

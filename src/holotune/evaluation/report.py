@@ -31,10 +31,10 @@ from holotune.evaluation.plots import draw_comparison, read_training_curves, wri
 from holotune.evaluation.scoring import (
     RoiJitter,
     SampleScores,
-    eval_dataset,
     presence_rate,
     sample_info,
     score_samples,
+    split_dataset,
 )
 
 log = logging.getLogger(__name__)
@@ -110,15 +110,11 @@ def evaluate(options: EvaluateOptions) -> dict:
     """
     from holotune.models import create_model
     from holotune.models.spec import MODULE_MODELS
-    from holotune.training.data import load_split
 
     _check(options)
     out_dir = Path(options.out_dir)
-    images = load_split(options.shards_dir, options.split, options.manifest)
     jitter = RoiJitter(options.roi_jitter.shift, options.roi_jitter.scale, options.roi_jitter.rotation_deg, options.seed)
-    dataset = eval_dataset(images, options.module, jitter)
-    if len(dataset) == 0:
-        raise ValueError(f"{options.shards_dir}: split {options.split!r} has no labelled {options.module} samples")
+    dataset = split_dataset(options.shards_dir, options.split, options.manifest, options.module, jitter)
     info = sample_info(options.manifest)
     name = MODULE_MODELS[options.module]
     classifier = None
@@ -126,7 +122,8 @@ def evaluate(options: EvaluateOptions) -> dict:
         from holotune.training.heads import load_class_head
 
         classifier = load_class_head(options.classifier)
-    stock = score_samples(create_model(name), dataset, info, batch_size=options.batch_size)
+    stock_model = create_model(name)
+    stock = score_samples(stock_model, dataset, info, batch_size=options.batch_size)
     tuned_model = create_model(name, checkpoint_path=options.model)
     tuned = score_samples(tuned_model, dataset, info, classifier=classifier, batch_size=options.batch_size)
 
@@ -141,7 +138,7 @@ def evaluate(options: EvaluateOptions) -> dict:
 
         nonfaces = lfw_nonface_canvases()
         false_presence = {"set": "the 100 non-face patches of skimage.data.lfw_subset()", "n": len(nonfaces),
-                          "baseline": presence_rate(create_model(name), options.module, nonfaces),
+                          "baseline": presence_rate(stock_model, options.module, nonfaces),
                           "finetuned": presence_rate(tuned_model, options.module, nonfaces),
                           "tolerance_points": options.false_presence_tolerance}
         false_presence["delta"] = false_presence["finetuned"] - false_presence["baseline"]
@@ -175,7 +172,7 @@ def evaluate(options: EvaluateOptions) -> dict:
     curves = read_training_curves(options.tensorboard_dir) if options.tensorboard_dir else []
     write_plots(out_dir / "plots", options.module, PRIMARY_METRIC, splits, stock.point_errors, tuned.point_errors,
                 curves, confusion_rows)
-    write_overlays(out_dir / "overlays", dataset, stock, tuned, tuned_model, options)
+    write_overlays(out_dir / "overlays", dataset, stock, tuned, stock_model, tuned_model, options)
     log.info("evaluate: %s", gate["message"])
     if not gate["passed"] and not options.allow_regression:
         raise RegressionGateError(
@@ -184,19 +181,16 @@ def evaluate(options: EvaluateOptions) -> dict:
     return metrics
 
 
-def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleScores, tuned_model,
+def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleScores, stock_model, tuned_model,
                    options: EvaluateOptions) -> list[Path]:
     """Per condition, ``options.overlays`` crops around the median stock error, drawn before/after."""
     import torch
 
-    from holotune.models import create_model
-    from holotune.models.spec import MODULE_MODELS
     from holotune.training.outputs import decode_landmarks
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.png"):
         old.unlink()  # a stale picture from an earlier run must not pass for this one
-    stock_model = create_model(MODULE_MODELS[options.module]).eval()
     written = []
     conditions = np.asarray(stock.conditions, dtype=object)
     for condition in sorted(set(stock.conditions)):

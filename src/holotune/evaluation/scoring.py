@@ -166,6 +166,16 @@ def eval_dataset(images: list[LabelledImage], module: str, jitter: RoiJitter = C
     return CropDataset(images, module, augment, seed=jitter.seed, cache_images=True)
 
 
+def split_dataset(shards_dir: str | os.PathLike, split: str, manifest: str | os.PathLike | None, module: str,
+                  jitter: RoiJitter = CENTRED) -> CropDataset:
+    """:func:`eval_dataset` over ``split``'s shards. Raises ``ValueError`` naming the folder if the
+    split has no labelled ``module`` parts."""
+    dataset = eval_dataset(load_split(shards_dir, split, str(manifest) if manifest else None), module, jitter)
+    if len(dataset) == 0:
+        raise ValueError(f"{shards_dir}: split {split!r} has no labelled {module} samples to score")
+    return dataset
+
+
 def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, manifest: str | os.PathLike | None,
                 split: str = "test", batch_size: int = 32, jitter: RoiJitter = RoiJitter()) -> dict[str, float]:
     """Mean metrics of ``model`` on ``split``: ``{"nme", "pck@0.05", "pck@0.1" (hands, pose), "presence_rate", "n"}``.
@@ -173,10 +183,7 @@ def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, ma
     NME, PCK and presence rate are in %; crops carry the default tracking-ROI ``jitter``. Raises ``ValueError`` naming the folder if the split has
     no labelled ``module`` parts.
     """
-    images = load_split(shards_dir, split, str(manifest) if manifest else None)
-    dataset = eval_dataset(images, module, jitter)
-    if len(dataset) == 0:
-        raise ValueError(f"{shards_dir}: split {split!r} has no labelled {module} samples to score")
+    dataset = split_dataset(shards_dir, split, manifest, module, jitter)
     scores = score_samples(model, dataset, sample_info(manifest), batch_size=batch_size)
     out = {name: float(np.nanmean(values)) for name, values in scores.metrics().items()}
     out["n"] = float(len(scores.sample_ids))

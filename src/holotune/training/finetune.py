@@ -27,7 +27,7 @@ from holotune.adapters import (
 )
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.models.spec import MODULE_MODELS
-from holotune.training.data import CropDataset, LabelledImage, load_split  # noqa: F401 (re-exported)
+from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.module import TrainHParams
 
 MODULES = tuple(MODULE_MODELS)
