@@ -156,13 +156,13 @@ def build_registry(root: Path, tracking_uri: str) -> dict[str, str]:
     import onnx
 
     from holotune.export import export_stock_models
-    from holotune.registry import ensure_stock_version, register_model
+    from holotune.registry import EXPERIMENT, ensure_stock_version, register_model
 
     stock = export_stock_models()
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     # Artifacts next to the database, whatever the working directory.
-    mlflow.create_experiment("holotune-registry", artifact_location=(root / "mlruns").as_uri())
+    mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
     versions = {"stock": ensure_stock_version("face_mesh", tracking_uri)}
     versions["shifted"] = register_model(model_with_output_op(stock["face_landmark"], root / "face_shift.onnx",
                                                               "landmarks", "Add", 2.0), "face_mesh",
@@ -170,7 +170,7 @@ def build_registry(root: Path, tracking_uri: str) -> dict[str, str]:
     versions["nan"] = register_model(model_with_output_op(stock["face_landmark"], root / "face_nan.onnx",
                                                           "landmarks", "Mul", float("nan")), "face_mesh",
                                      tracking_uri=tracking_uri)
-    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("holotune-registry").experiment_id):
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name(EXPERIMENT).experiment_id):
         info = mlflow.onnx.log_model(onnx.load(str(stock["hand_landmark_full"])), name="model",
                                      registered_model_name="holotune-face_mesh")
     versions["wrong_signature"] = str(info.registered_model_version)

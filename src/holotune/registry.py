@@ -32,7 +32,8 @@ def registered_name(module: str) -> str:
     return f"holotune-{module}"
 
 
-def _client(tracking_uri: str | None):
+def connect(tracking_uri: str | None):
+    """``(mlflow, MlflowClient)`` on ``tracking_uri`` (tracking and registry; ``None``: MLflow's default)."""
     import mlflow
 
     if tracking_uri:
@@ -64,7 +65,7 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     """Make sure ``holotune-<module>`` exists with the stock model as version 1 (aliased ``champion``)."""
     from holotune.runtime.sessions import stock_model_path
 
-    mlflow, client = _client(tracking_uri)
+    mlflow, client = connect(tracking_uri)
     name = registered_name(module)
     try:
         versions = client.search_model_versions(f"name='{name}'")
@@ -94,7 +95,7 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
     if not path.is_file():
         raise RegistryError(f"{path}: no such ONNX file")
     ensure_stock_version(module, tracking_uri)
-    mlflow, client = _client(tracking_uri)
+    mlflow, client = connect(tracking_uri)
     name = registered_name(module)
     version = _log_onnx(mlflow, path, module, name, {"holotune.module": module, **(tags or {})})
     for key, value in (tags or {}).items():
@@ -105,7 +106,7 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
 
 def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: str | None = None) -> None:
     """Point ``alias`` (default ``champion``) at ``version`` of ``name``; rollback is the same call."""
-    _, client = _client(tracking_uri)
+    _, client = connect(tracking_uri)
     try:
         client.get_model_version(name, str(version))
     except Exception:
@@ -115,7 +116,7 @@ def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: 
 
 def attach_artifact(name: str, version: str | int, path: str | os.PathLike, tracking_uri: str | None = None) -> None:
     """Log a file (e.g. the model card) into the MLflow run that registered ``version`` of ``name``."""
-    _, client = _client(tracking_uri)
+    _, client = connect(tracking_uri)
     try:
         run_id = client.get_model_version(name, str(version)).run_id
     except Exception:
@@ -125,7 +126,7 @@ def attach_artifact(name: str, version: str | int, path: str | os.PathLike, trac
 
 def list_versions(name: str, tracking_uri: str | None = None) -> list[dict]:
     """Every version of ``name``: version, aliases, tags, run id; oldest first."""
-    _, client = _client(tracking_uri)
+    _, client = connect(tracking_uri)
     try:
         versions = client.search_model_versions(f"name='{name}'")
     except Exception:

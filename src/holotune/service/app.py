@@ -15,6 +15,7 @@ import asyncio
 import fcntl
 import io
 import logging
+import math
 import os
 import threading
 from contextlib import asynccontextmanager
@@ -30,7 +31,7 @@ from fastapi.security import HTTPBearer
 from holotune import __version__
 from holotune.service import pipeline
 from holotune.service.follower import ModelFollower
-from holotune.service.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
+from holotune.service.jobs import FINISHED, JOB_PREFIX, QUEUED, RUNNING, STATUSES, Job, JobStore
 from holotune.service.runner import JobRunner
 from holotune.service.schemas import (
     FinetuneRequest,
@@ -46,6 +47,7 @@ from holotune.service.security import (
     is_loopback,
     load_token,
     resolve_in_workspace,
+    send_json_error,
     token_matches,
 )
 from holotune.service.settings import ServiceSettings, resolve_settings
@@ -62,9 +64,13 @@ class ServiceError(RuntimeError):
     """The service cannot start; the message says what to fix."""
 
 
+def _body_error(field: str, message: str, value=None) -> dict:
+    return {"loc": ("body", field), "msg": message, "type": "value_error", "input": value}
+
+
 def field_error(field: str, message: str, value=None) -> RequestValidationError:
     """A 422 in FastAPI's own shape, naming the body field."""
-    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error", "input": value}])
+    return RequestValidationError([_body_error(field, message, value)])
 
 
 class Service:
@@ -184,28 +190,18 @@ class TokenGuard:
         service: Service | None = getattr(scope["app"].state, "service", None)
         path, method = scope["path"], scope["method"]
         mutating = method not in ("GET", "HEAD", "OPTIONS") and path != INFER_PATH
-        if service is None or path in OPEN_PATHS or not (mutating or not service.loopback):
+        if service is None or path in OPEN_PATHS or (service.loopback and not mutating):
             return await self.app(scope, receive, send)
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             why = "this endpoint" if service.loopback else "every endpoint on a non-loopback bind"
-            return await self._reply(send, 401, f"{why} needs a bearer token: send 'Authorization: Bearer <token>' "
-                                                "(the service's start-up log says where its token is)")
+            return await send_json_error(send, 401, f"{why} needs a bearer token: send 'Authorization: Bearer "
+                                                    "<token>' (the service's start-up log says where its token is)",
+                                         [(b"www-authenticate", b"Bearer")])
         if not token_matches(given.strip(), service.token):
-            return await self._reply(send, 403, "wrong bearer token")
+            return await send_json_error(send, 403, "wrong bearer token")
         return await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _reply(send, status: int, detail: str) -> None:
-        import json
-
-        body = json.dumps({"detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if status == 401:
-            headers.append((b"www-authenticate", b"Bearer"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 class FormAsJson:
@@ -228,7 +224,7 @@ class FormAsJson:
 
 def _json_safe(value):
     """``value`` with non-finite floats as strings: Python's json reads ``NaN``, JSON cannot carry it back."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
@@ -327,8 +323,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             except pipeline.DatasetKindError as exc:
                 errors.append(("dataset_path", str(exc)))
         if errors:
-            raise RequestValidationError([{"loc": ("body", f), "msg": m, "type": "value_error",
-                                           "input": getattr(body, f, None)} for f, m in errors])
+            raise RequestValidationError([_body_error(f, m, getattr(body, f, None)) for f, m in errors])
         build = lambda job_id, job_dir: pipeline.finetune_commands(  # noqa: E731
             fields, job_dir, project_root=settings.project_root, python=settings.python, cwd=settings.state_dir,
             tracking_uri=settings.tracking_uri)
@@ -360,8 +355,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return await submit(request, "prune", source.module, fields, build)
 
     @app.get("/api/v1/finetune/jobs", tags=["finetune"], dependencies=bearer)
-    def jobs(request: Request, status: str | None = Query(None, pattern="^(queued|running|completed|failed|cancelled)$"),
-             kind: str | None = Query(None, pattern="^(finetune|prune)$"),
+    def jobs(request: Request, status: str | None = Query(None, pattern=f"^({'|'.join(STATUSES)})$"),
+             kind: str | None = Query(None, pattern=f"^({'|'.join(JOB_PREFIX)})$"),
              limit: int = Query(100, ge=1, le=1000)) -> dict:
         """Every job, newest first."""
         finetune_api()
@@ -469,12 +464,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         """The 543 keypoints of one image, as `holotune infer --json` prints them, plus `models`: the
         registry version of each part that computed them (`null`: the stock export)."""
         service = service_of(request)
-        rgb = decode_upload(await image.read(), image.filename or "image", settings.max_image_pixels)
-        if service.infer_pending >= settings.max_pending_infer:
+        if service.infer_pending >= settings.max_pending_infer:  # before decoding: refuse without the work
             raise HTTPException(503, f"{service.infer_pending} inference requests already pending; retry later",
                                 headers={"Retry-After": "1"})
         service.infer_pending += 1
         try:
+            # Decoding (up to max_image_pixels) runs in a thread, not on the event loop, and outside
+            # the inference limiter, so it overlaps the image being processed.
+            rgb = await anyio.to_thread.run_sync(decode_upload, await image.read(), image.filename or "image",
+                                                 settings.max_image_pixels)
             result, versions = await anyio.to_thread.run_sync(service.process, rgb, limiter=service.infer_limiter)
         finally:
             service.infer_pending -= 1

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+from holotune.registry import connect
+from holotune.registry import registered_name
 from holotune.runtime import Holistic, ModelLoadError, ModelSession
 from holotune.runtime.holistic import POSE_STAGE_MODELS, USED_OUTPUTS
 from holotune.runtime.sessions import resolve_model_source
@@ -133,7 +135,7 @@ class ModelFollower:
         self.cache_dir = Path(cache_dir)
         self.pose_threads = pose_threads
         self.lock = SwapLock()
-        self.parts = {part: PartState(f"holotune-{part}") for part in PARTS}
+        self.parts = {part: PartState(registered_name(part)) for part in PARTS}
         self._check_lock = threading.Lock()  # one registry check at a time (poll vs reload)
         self._client = None
 
@@ -159,12 +161,8 @@ class ModelFollower:
 
     def _registry(self):
         if self._client is None:
-            import mlflow
-
-            # models:/ downloads read the process-wide registry URI; the service has one registry.
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
-            self._client = mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            # Also sets the process-wide URIs, which models:/ downloads read; the service has one registry.
+            _, self._client = connect(self.tracking_uri)
         return self._client
 
     def _check_part(self, part: str, force: bool) -> dict:

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -80,7 +80,7 @@ class Job:
     pid_start: int | None = None
     returncode: int | None = None
     error: str | None = None
-    result: dict | None = field(default=None)
+    result: dict | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":

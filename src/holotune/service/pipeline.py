@@ -79,12 +79,12 @@ def detect_dataset_kind(path: Path, task_type: str | None) -> str:
             return "unlabelled"
         raise DatasetKindError(f"cannot tell what kind of dataset {path.name} is (suffix {suffix or '(none)'!r}); "
                                "set dataset_kind")
-    names = [p.name for p in path.iterdir()]
-    if any(".tfrecord" in n for n in names):
+    children = list(path.iterdir())
+    if any(".tfrecord" in p.name for p in children):
         return "tfrecord"
-    if any(n.endswith(".json") for n in names):
+    if any(p.name.endswith(".json") for p in children):
         return "labelled"
-    if task_type == "classification" and any(p.is_dir() for p in path.iterdir()):
+    if task_type == "classification" and any(p.is_dir() for p in children):
         return "class_folders"
     return "unlabelled"
 

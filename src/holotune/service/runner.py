@@ -36,14 +36,17 @@ def process_start_ticks(pid: int) -> int | None:
 def describe_exit(code: int) -> str:
     """``exited with code 1`` or ``was killed by signal 9 (SIGKILL)``, from a Popen return code."""
     if code < 0:
-        import signal
-
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = "?"
         return f"was killed by signal {-code} ({name})"
     return f"exited with code {code}"
+
+
+def worker_alive(job: Job) -> bool:
+    """True if the job's recorded worker is still that process (same pid and start time)."""
+    return job.pid is not None and job.pid_start is not None and process_start_ticks(job.pid) == job.pid_start
 
 
 class JobRunner:
@@ -77,7 +80,7 @@ class JobRunner:
         """After a (re)start: adopt live running jobs, fail dead ones. Returns the failed ids."""
         failed = []
         for job in self.store.list(status=RUNNING, limit=10_000):
-            if job.pid is not None and process_start_ticks(job.pid) == job.pid_start and job.pid_start is not None:
+            if worker_alive(job):
                 log.info("job %s: worker %d still running, adopted", job.id, job.pid)
                 continue
             reason = (f"the job's worker process {job.pid} is gone (found at service start; it died while "
@@ -94,8 +97,7 @@ class JobRunner:
                 del self._children[job_id]
                 self._worker_ended(job_id, proc.pid, code)
         for job in self.store.list(status=RUNNING, limit=10_000):
-            if job.id not in self._children and job.pid is not None and \
-                    process_start_ticks(job.pid) != job.pid_start:
+            if job.id not in self._children and job.pid is not None and not worker_alive(job):
                 self.store.finish(job.id, FAILED, error=f"the job's worker process {job.pid} disappeared "
                                                          f"during stage {job.stage or 'none'}")
         now = time.monotonic()
@@ -155,8 +157,7 @@ class JobRunner:
             self.store.finish(job_id, CANCELLED, error="cancelled while queued", expect=QUEUED)
         elif job.status == RUNNING:
             if self.store.finish(job_id, CANCELLED, error=f"cancelled during stage {job.stage or 'none'}",
-                                 expect=RUNNING) and job.pid is not None and \
-                    process_start_ticks(job.pid) == job.pid_start:
+                                 expect=RUNNING) and worker_alive(job):
                 self._signal_group(job.pid, signal.SIGTERM)
                 self._kill_at[job.pid] = time.monotonic() + self.cancel_grace_s
         return self.store.get(job_id)

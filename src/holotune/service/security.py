@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -99,13 +100,15 @@ def load_token(token: str | None, token_file: Path | None, state_dir: Path) -> t
             raise ValueError(f"token file {token_file} is empty")
         return text[0].strip(), str(token_file)
     path = state_dir / "api_token"
-    if path.is_file() and path.read_text().strip():
-        return path.read_text().strip(), str(path)
+    saved = path.read_text().strip() if path.is_file() else ""
+    if saved:
+        return saved, str(path)
     state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
-    return path.read_text().strip(), f"{path} (generated)"
+        fh.write(token + "\n")
+    return token, f"{path} (generated)"
 
 
 def token_matches(given: str, expected: str) -> bool:
@@ -164,10 +167,14 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send, path: str, limit: int) -> None:
-        import json
+        await send_json_error(send, 413, f"request body is larger than the {limit}-byte limit of {path}",
+                              [(b"connection", b"close")])
 
-        body = json.dumps({"detail": f"request body is larger than the {limit}-byte limit of {path}"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+
+async def send_json_error(send, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """Answer from ASGI middleware with ``{"detail": detail}``, as FastAPI's own errors look."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})

@@ -22,6 +22,7 @@ from pathlib import Path
 from holotune.service.jobs import COMPLETED, FAILED, RUNNING, JobStore
 from holotune.service.pipeline import result_path
 from holotune.service.runner import describe_exit
+from holotune.service.settings import TOKEN_ENV, TOKEN_FILE_ENV
 
 # What an error line looks like in a stage's output: Python's last traceback line.
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
@@ -45,7 +46,7 @@ def run_job(db_path: str, job_id: str) -> int:
     if job is None:
         print(f"holotune worker: no job {job_id} in {db_path}", file=sys.stderr)
         return 2
-    env = {k: v for k, v in os.environ.items() if k not in ("HOLOTUNE_API_TOKEN", "HOLOTUNE_API_TOKEN_FILE")}
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, TOKEN_FILE_ENV)}
     env["PYTHONUNBUFFERED"] = "1"  # the log is read while the job runs
     with open(job.log_path, "ab", buffering=0) as log:
         for command in job.commands:
