@@ -181,3 +181,20 @@ def test_score_model_and_centred_crops(shards):
     assert centred["nme"] < jittered["nme"]  # tracking-ROI error costs the model accuracy
     with pytest.raises(ValueError, match="split 'test' has no labelled face_mesh samples"):
         score_model(model, "face_mesh", shards / "shards", None, split="test")
+
+
+@pytest.mark.parametrize(("change", "error", "message"), [
+    ({"module": "face"}, ValueError, "evaluate.module: unknown module 'face'"),
+    ({"split": "holdout"}, FileNotFoundError, "evaluate.shards_dir: no holdout-\\*.tfrecord shards in"),
+    ({"tolerance_pct": -1.0}, ValueError, "evaluate.tolerance_pct must be >= 0, got -1.0"),
+    ({"bootstrap": 10}, ValueError, "evaluate.bootstrap must be >= 100 resamples, got 10"),
+])
+def test_bad_options_are_named_before_any_work(shards, tmp_path, change, error, message):
+    import dataclasses
+
+    from holotune.models import create_model
+
+    torch.save(create_model("face_landmark").state_dict(), tmp_path / "model.pt")
+    with pytest.raises(error, match=message):
+        evaluate(dataclasses.replace(options(shards, tmp_path, tmp_path / "model.pt"), **change))
+    assert not (tmp_path / "reports").exists()  # nothing written
