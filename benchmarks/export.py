@@ -30,7 +30,8 @@ import torch
 from holotune.adapters import LoraOptions, apply_lora, merge_lora
 from holotune.export import export_onnx
 from holotune.models import MODULE_MODELS, create_model
-from holotune.release import measure_latency, merged_model
+from holotune.release import merged_model
+from holotune.runtime.latency import onnx_latency
 from holotune.runtime.sessions import stock_model_path
 
 
@@ -78,8 +79,7 @@ def main() -> None:
                     paths["unmerged"] = export_onnx(peft_model.get_base_model(), Path(tmp) / f"{module}_unmerged.onnx")
                 except Exception as error:  # the contrast is optional; say why it is missing
                     print(f"  {module}: unmerged export failed: {type(error).__name__}: {error}")
-            h, w = merged.spec.input_size
-            latency = measure_latency(paths, (1, 3, h, w), args.runs)
+            latency = {k: v["median_ms"] for k, v in onnx_latency(paths, merged.spec, runs=args.runs).items()}
             sizes = {k: Path(p).stat().st_size for k, p in paths.items()}
             results[module] = {"model": name, "source": source, "latency_ms": latency, "size_bytes": sizes,
                                "merged_minus_stock_ms": latency["merged"] - latency["stock"],

@@ -42,14 +42,16 @@ from holotune.pruning import (
     check_options,
     file_sizes,
     multiply_adds,
-    onnx_latency,
     parameter_count,
     prune_channels,
     prune_l1,
 )
+from holotune.runtime.latency import onnx_latency
 from holotune.samples import sample_crops
 
 POINT_WIDTH = {"face_mesh": 3, "hands": 3, "pose": 5}  # numbers per landmark in the raw output
+L1_SPARSITY = 0.3  # the original API's default
+CHANNEL_MULTIPLE = 8
 
 
 def variants(module: str, sparsities: list[float], shards: str | None, manifest: str | None) -> tuple[dict, str]:
@@ -57,12 +59,12 @@ def variants(module: str, sparsities: list[float], shards: str | None, manifest:
     name = MODULE_MODELS[module]
     out = {"stock": create_model(name)}
     l1 = create_model(name)
-    prune_l1(l1, check_options(l1, module, PruneOptions("l1_norm", 0.3)), 0.3)
-    out["l1_norm 0.3"] = l1
-    calibration, source = calibration_inputs(module, shards, manifest, 64)
+    prune_l1(l1, check_options(l1, module, PruneOptions("l1_norm", L1_SPARSITY)), L1_SPARSITY)
+    out[f"l1_norm {L1_SPARSITY:g}"] = l1
+    calibration, source = calibration_inputs(module, shards, manifest, PruneOptions().calibration_samples)
     for sparsity in sparsities:
         model = create_model(name)
-        prune_channels(model, sparsity, calibration=calibration, multiple=8)
+        prune_channels(model, sparsity, calibration=calibration, multiple=CHANNEL_MULTIPLE)
         out[f"channels {sparsity:g}"] = model
     return out, source
 
@@ -89,8 +91,7 @@ def bench_module(module: str, sparsities: list[float], runs: int, shards: str | 
         pt = tmp / f"{module}_{i}.pt"  # not named after the key: "0.25".with_suffix() would clobber
         torch.save(model.state_dict(), pt)
         paths[key] = export_onnx(model, pt.with_suffix(".onnx"))
-        rows[key] = {"params": parameter_count(model), "nonzero_params": sum(int((p != 0).sum()) for p in
-                                                                             model.parameters()),
+        rows[key] = {"params": parameter_count(model), "nonzero_params": parameter_count(model, nonzero=True),
                      "macs": multiply_adds(model), "onnx": file_sizes(paths[key]), "state_dict": file_sizes(pt),
                      "drift_px": drift_px(module, model, stock_out, x)}
     latency = onnx_latency(paths, spec, runs=runs, warmup=10)
@@ -98,13 +99,14 @@ def bench_module(module: str, sparsities: list[float], runs: int, shards: str | 
         rows[key]["latency_ms"] = latency[key]
         rows[key]["speedup"] = latency["stock"]["median_ms"] / latency[key]["median_ms"]
     if shards and any(Path(shards).glob("test-*.tfrecord*")):
-        from holotune.evaluation import score_model
+        from holotune.evaluation.scoring import RoiJitter, mean_scores, split_dataset
 
-        for key, model in models.items():
-            try:
-                scores = score_model(model, module, shards, manifest, split="test")
-            except ValueError:  # no labelled part of this module in the test split
-                break
+        try:  # the evaluate stage's crops, built once for every variant
+            dataset = split_dataset(shards, "test", manifest, module, RoiJitter())
+        except ValueError:  # no labelled part of this module in the test split
+            dataset = None
+        for key, model in models.items() if dataset is not None else ():
+            scores = mean_scores(model, dataset)
             rows[key]["test_nme"] = scores["nme"]
             rows[key]["test_presence"] = scores["presence_rate"]
             rows[key]["test_n"] = int(scores["n"])
@@ -153,7 +155,7 @@ def main() -> None:
         "versions": {pkg: version(pkg) for pkg in ("torch", "onnxruntime")},
         "latency": {"runtime": "onnxruntime CPU", "threads": 1, "batch": 1, "runs": args.runs,
                     "statistic": "median of interleaved runs"},
-        "channel_multiple": 8, "l1_sparsity": 0.3, "channel_sparsities": sparsities,
+        "channel_multiple": CHANNEL_MULTIPLE, "l1_sparsity": L1_SPARSITY, "channel_sparsities": sparsities,
         "wall_s": round(time.perf_counter() - started, 1),
         "modules": results,
     }

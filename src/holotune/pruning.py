@@ -49,11 +49,11 @@ same plus the decoder's and the segmentation branch's streams. The input and eve
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import math
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +61,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from holotune.models.spec import ModelSpec
 from holotune.models.tflite_module import TFLiteModule
+from holotune.runtime.latency import onnx_latency
 
 METHODS = ("l1_norm", "channels")
 PRUNED_FORMAT = "holotune.pruned/1"
@@ -616,9 +616,9 @@ def load_pruned(path: str | Path, model_name: str | None = None) -> TFLiteModule
 
 
 # ----------------------------------------------------------------------------------- measurement
-def parameter_count(model: nn.Module) -> int:
-    """Number of scalar parameters."""
-    return sum(p.numel() for p in model.parameters())
+def parameter_count(model: nn.Module, nonzero: bool = False) -> int:
+    """Number of scalar parameters (``nonzero``: only those that are not 0)."""
+    return sum(int((p != 0).sum()) if nonzero else p.numel() for p in model.parameters())
 
 
 def multiply_adds(model: TFLiteModule) -> int:
@@ -640,38 +640,6 @@ def file_sizes(path: str | Path) -> dict:
     return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0))}
 
 
-def onnx_latency(paths: dict[str, str | Path], spec: ModelSpec, runs: int = 40, warmup: int = 5,
-                 block: int = 5) -> dict:
-    """ONNX Runtime latency of several exports of one model, measured interleaved in one run.
-
-    Each file opens as the runtime opens a swapped-in model (:class:`holotune.runtime.sessions.ModelSession`:
-    the stock-signature check, 1 intra-op thread, no spinning, all graph optimizations) and runs a
-    batch of 1 on the same input; after the warm-ups the sessions take turns in blocks of ``block``
-    calls, so a slow phase of a shared machine hits all of them alike.
-
-    Returns:
-        ``{key: {"median_ms", "p10_ms", "p90_ms"}}``, milliseconds per call.
-    """
-    from holotune.runtime.sessions import ModelSession
-
-    sessions = {k: ModelSession(spec, p, threads=1) for k, p in paths.items()}
-    h, w = spec.input_size
-    lo, hi = spec.input_range
-    x = np.random.default_rng(0).uniform(lo, hi, (1, 3, h, w)).astype(np.float32)  # dense kernels: content-blind
-    for session in sessions.values():
-        for _ in range(warmup):
-            session.run(x)
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    while any(len(t) < runs for t in times.values()):
-        for key, session in sessions.items():
-            for _ in range(min(block, runs - len(times[key]))):
-                start = time.perf_counter_ns()
-                session.run(x)
-                times[key].append((time.perf_counter_ns() - start) / 1e6)
-    return {k: {"median_ms": float(np.median(t)), "p10_ms": float(np.percentile(t, 10)),
-                "p90_ms": float(np.percentile(t, 90))} for k, t in times.items()}
-
-
 def calibration_inputs(module: str, shards_dir: str | Path | None, manifest: str | Path | None,
                        count: int) -> tuple[torch.Tensor, str]:
     """Up to ``count`` model inputs for channel statistics, and where they came from.
@@ -686,15 +654,16 @@ def calibration_inputs(module: str, shards_dir: str | Path | None, manifest: str
     """
     from holotune.models import MODEL_SPECS, MODULE_MODELS
 
-    if shards_dir is not None and any(Path(shards_dir).glob("train-*.tfrecord*")):
-        from holotune.evaluation.scoring import eval_dataset
-        from holotune.training.data import load_split
+    if shards_dir is not None:
+        from holotune.evaluation.scoring import split_dataset
 
-        dataset = eval_dataset(load_split(shards_dir, "train", str(manifest) if manifest else None), module)
-        positives = [i for i, (_, part) in enumerate(dataset.items) if part != "negative"]
-        if positives:
-            picked = [positives[int(j)] for j in np.linspace(0, len(positives) - 1, min(count, len(positives)))]
-            images = torch.stack([dataset[i]["image"] for i in dict.fromkeys(picked)])
+        try:
+            dataset = split_dataset(shards_dir, "train", manifest, module)
+        except ValueError:  # no labelled part of this module in the train split
+            dataset = None
+        if dataset is not None:  # evenly spaced; evaluation crops have no negatives
+            picked = dict.fromkeys(int(j) for j in np.linspace(0, len(dataset) - 1, min(count, len(dataset))))
+            images = torch.stack([dataset[i]["image"] for i in picked])
             return images, f"{len(images)} crops of the train split in {shards_dir}"
     from holotune.samples import sample_crops
 
@@ -752,7 +721,7 @@ def prune(options: PruneOptions, module: str, model_path: str | Path | None, out
     name = MODULE_MODELS[module]
     model = create_model(name, checkpoint_path=model_path)
     layers = check_options(model, module, options)
-    original = create_model(name, checkpoint_path=model_path)
+    original = copy.deepcopy(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict = {"method": options.method, "module": module, "model": name,
@@ -776,7 +745,7 @@ def prune(options: PruneOptions, module: str, model_path: str | Path | None, out
         save_pruned(model, plan["keep"], out_dir / "model.pt")
     onnx_after = export_onnx(model, out_dir / "model.onnx")
     report["params"] = {"before": parameter_count(original), "after": parameter_count(model),
-                        "nonzero_after": sum(int((p != 0).sum()) for p in model.parameters())}
+                        "nonzero_after": parameter_count(model, nonzero=True)}
     report["macs"] = {"before": multiply_adds(original), "after": multiply_adds(model)}
     with tempfile.TemporaryDirectory() as tmp:  # the stage writes only out_dir
         pt_before = Path(tmp) / "model.pt"
@@ -799,16 +768,16 @@ def prune(options: PruneOptions, module: str, model_path: str | Path | None, out
 def _metric_change(before: nn.Module, after: nn.Module, module: str, shards_dir, manifest, split: str,
                    report: dict) -> dict | None:
     """``{"split", "before", "after", "change"}`` (change = after - before per metric), or ``None`` and a note."""
-    from holotune.evaluation import score_model
+    from holotune.evaluation.scoring import RoiJitter, mean_scores, split_dataset
 
     if shards_dir is None:
         report["metrics_note"] = "no shards_dir: metric change not measured"
         return None
     try:
-        scores = {"before": score_model(before, module, shards_dir, manifest, split=split),
-                  "after": score_model(after.eval(), module, shards_dir, manifest, split=split)}
+        dataset = split_dataset(shards_dir, split, manifest, module, RoiJitter())  # the evaluate stage's crops
     except (ValueError, FileNotFoundError) as exc:  # no labelled part of this module in the split
         report["metrics_note"] = f"metric change not measured: {exc}"
         return None
+    scores = {"before": mean_scores(before, dataset), "after": mean_scores(after, dataset)}
     change = {k: scores["after"][k] - v for k, v in scores["before"].items() if k != "n" and k in scores["after"]}
     return {"split": split, **scores, "change": change}

@@ -9,7 +9,7 @@
    runtime's own signature check, so ``holotune.runtime`` can swap it in), ONNX Runtime == torch on
    real crops (:class:`~holotune.export.ExportParityError` otherwise);
 3. **measure**: file size and ONNX Runtime latency of the export and of the stock model, side by
-   side in one run (1 thread, interleaved, median);
+   side in one run (:func:`holotune.runtime.latency.onnx_latency`: 1 thread, interleaved, median);
 4. **document**: ``MODEL_CARD.md`` (data, params, metrics before/after, parity, size, latency) and
    ``export.json`` (the same facts, machine-readable);
 5. **register** (optional): a new version of ``holotune-<module>`` in the MLflow registry with
@@ -24,9 +24,7 @@ import hashlib
 import json
 import logging
 import os
-import statistics
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,25 +111,6 @@ def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 
     return merged, {"source": "adapter", "merged_vs_unmerged": diff, "merged_vs_model_pt": weight_diff}
 
 
-def measure_latency(paths: dict[str, Path], input_shape: tuple[int, ...], runs: int = 30) -> dict[str, float]:
-    """Median ONNX Runtime latency (ms, 1 thread, batch 1) of each model, runs interleaved in one process."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    sessions = {k: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]) for k, p in paths.items()}
-    x = np.random.default_rng(0).random(input_shape, dtype=np.float32)
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for session in sessions.values():  # warm-up
-        session.run(None, {"input": x})
-    for _ in range(runs):
-        for key, session in sessions.items():
-            start = time.perf_counter()
-            session.run(None, {"input": x})
-            times[key].append(1000.0 * (time.perf_counter() - start))
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def file_hash(*paths: str | os.PathLike | None) -> str:
     """sha256 (first 16 hex digits) over the bytes of the given files (missing ones skipped)."""
     digest = hashlib.sha256()
@@ -175,6 +154,7 @@ def release(options: ExportOptions) -> dict:
     from holotune.export import export_checked
     from holotune.models import MODULE_MODELS
     from holotune.modelcard import write_model_card
+    from holotune.runtime.latency import onnx_latency
     from holotune.runtime.sessions import ModelLoadError, check_signature, stock_model_path
 
     import onnx
@@ -197,8 +177,8 @@ def release(options: ExportOptions) -> dict:
         from holotune.export import export_stock_models
 
         export_stock_models()
-    h, w = model.spec.input_size
-    latency = measure_latency({"stock": stock_path, "finetuned": onnx_path}, (1, 3, h, w), options.latency_runs)
+    timed = onnx_latency({"stock": stock_path, "finetuned": onnx_path}, model.spec, runs=options.latency_runs)
+    latency = {k: v["median_ms"] for k, v in timed.items()}
     metrics = json.loads(Path(options.metrics).read_text()) if options.metrics and Path(options.metrics).is_file() else None
     prune = (json.loads(Path(options.prune_report).read_text())
              if options.prune_report and Path(options.prune_report).is_file() else None)

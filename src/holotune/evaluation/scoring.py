@@ -183,8 +183,12 @@ def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, ma
     NME, PCK and presence rate are in %; crops carry the default tracking-ROI ``jitter``. Raises ``ValueError`` naming the folder if the split has
     no labelled ``module`` parts.
     """
-    dataset = split_dataset(shards_dir, split, manifest, module, jitter)
-    scores = score_samples(model, dataset, sample_info(manifest), batch_size=batch_size)
+    return mean_scores(model, split_dataset(shards_dir, split, manifest, module, jitter), batch_size)
+
+
+def mean_scores(model: nn.Module, dataset: CropDataset, batch_size: int = 32) -> dict[str, float]:
+    """:func:`score_model`'s means on a dataset already built (score several models on one)."""
+    scores = score_samples(model, dataset, batch_size=batch_size)
     out = {name: float(np.nanmean(values)) for name, values in scores.metrics().items()}
     out["n"] = float(len(scores.sample_ids))
     return out
