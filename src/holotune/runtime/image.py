@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,6 +19,10 @@ MIN_SIDE = 2  # pixels; MediaPipe's crops need at least 2x2 to interpolate
 
 class ImageError(ValueError):
     """An image file that cannot be turned into an RGB frame; the message names the file."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image with more pixels than the caller's limit (found from the header, before decoding)."""
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -31,17 +36,32 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
+    return decode_image(path, str(path))
+
+
+def decode_image(source: str | os.PathLike | BinaryIO, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """Decode a file or a binary stream (e.g. an upload) to (H, W, 3) uint8 RGB; errors name ``name``.
+
+    Raises:
+        ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding: a small file
+            can expand to gigabytes).
+        ImageError: not an image, truncated or corrupt, or smaller than 2x2.
+    """
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageTooLargeError(f"{name} is {width}x{height} pixels, more than the {max_pixels}-pixel limit")
             img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = to_rgb_uint8(img)
+            rgb = to_rgb_uint8(ImageOps.exif_transpose(img))
+    except ImageError:
+        raise
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL's errors for truncated/corrupt data
-        raise ImageError(f"{path}: corrupt or truncated image: {exc}") from None
+        raise ImageError(f"{name}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # PIL's errors for bad data
+        raise ImageError(f"{name}: corrupt or truncated image: {exc}") from None
     if min(rgb.shape[:2]) < MIN_SIDE:
-        raise ImageError(f"{path}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
+        raise ImageError(f"{name}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels; need at least {MIN_SIDE}x{MIN_SIDE}")
     return rgb
 
 

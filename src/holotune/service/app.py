@@ -497,25 +497,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def decode_upload(data: bytes, name: str, max_pixels: int):
     """An uploaded image to (H, W, 3) uint8 RGB; 422 naming ``image`` if it is not one, 413 if too large."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from holotune.runtime.image import MIN_SIDE, to_rgb_uint8
+    from holotune.runtime.image import ImageError, ImageTooLargeError, decode_image
 
     if not data:
         raise field_error("image", f"{name}: empty file")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            width, height = img.size
-            if width * height > max_pixels:  # before decoding: a small file can expand to gigabytes
-                raise HTTPException(413, f"image: {name} is {width}x{height} pixels, more than the "
-                                         f"{max_pixels}-pixel limit")
-            img.load()
-            rgb = to_rgb_uint8(ImageOps.exif_transpose(img))
-    except UnidentifiedImageError:
-        raise field_error("image", f"{name}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise field_error("image", f"{name}: corrupt or truncated image: {exc}") from None
-    if min(rgb.shape[:2]) < MIN_SIDE:
-        raise field_error("image", f"{name}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels; "
-                                   f"need at least {MIN_SIDE}x{MIN_SIDE}")
-    return rgb
+        return decode_image(io.BytesIO(data), name, max_pixels)
+    except ImageTooLargeError as exc:
+        raise HTTPException(413, f"image: {exc}") from None
+    except ImageError as exc:
+        raise field_error("image", str(exc)) from None
