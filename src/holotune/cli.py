@@ -115,15 +115,10 @@ def _models_versions(args: argparse.Namespace) -> int:
 
 
 def _ensure_stock_models() -> None:
-    """Export the stock ONNX models on first use (the runtime itself never imports torch)."""
-    from holotune.runtime.sessions import stock_model_path
-    from holotune.models import list_models
+    """Export the stock ONNX models on first use, in a child process (this one never imports torch)."""
+    from holotune.runtime.sessions import ensure_stock_models
 
-    if not all(stock_model_path(n).is_file() for n in list_models()):
-        from holotune.export import export_stock_models
-
-        print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
-        export_stock_models()
+    ensure_stock_models()
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -212,16 +207,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from holotune.models.spec import MODEL_SPECS  # not holotune.models.list_models: that imports torch
-    from holotune.runtime.sessions import stock_model_path
+    from holotune.runtime.sessions import ModelLoadError, ensure_stock_models
     from holotune.service import ServiceSettings, create_app
     from holotune.service.settings import resolve_settings
 
-    if not all(stock_model_path(n).is_file() for n in MODEL_SPECS):
-        # In a child process: exporting imports torch, which the server process never does.
-        print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
-        if subprocess.call([sys.executable, "-m", "holotune.cli", "models", "export"]) != 0:
-            return 1
+    try:
+        ensure_stock_models()
+    except ModelLoadError as error:
+        print(f"holotune serve: {error}", file=sys.stderr)
+        return 1
     settings = ServiceSettings.from_env(
         host=args.host, port=args.port, workspace=Path(args.workspace) if args.workspace else None,
         project_root=Path(args.project_root) if args.project_root else None,

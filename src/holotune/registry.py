@@ -63,7 +63,7 @@ def _log_onnx(mlflow, path: Path, module: str, name: str, tags: dict[str, str]) 
 
 def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     """Make sure ``holotune-<module>`` exists with the stock model as version 1 (aliased ``champion``)."""
-    from holotune.runtime.sessions import stock_model_path
+    from holotune.runtime.sessions import ensure_stock_models
 
     mlflow, client = connect(tracking_uri)
     name = registered_name(module)
@@ -73,11 +73,8 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
         versions = []
     if versions:
         return "1"
-    path = stock_model_path(MODULE_MODELS[module])
-    if not path.is_file():
-        from holotune.export import export_stock_models
-
-        export_stock_models()
+    model = MODULE_MODELS[module]
+    path = ensure_stock_models([model])[model]
     version = _log_onnx(mlflow, path, module, name, {"holotune.stock": "true", "holotune.module": module,
                                                        "holotune.source": "mediapipe==0.10.21"})
     client.set_registered_model_alias(name, CHAMPION, version)

@@ -155,7 +155,7 @@ def release(options: ExportOptions) -> dict:
     from holotune.models import MODULE_MODELS
     from holotune.modelcard import write_model_card
     from holotune.runtime.latency import onnx_latency
-    from holotune.runtime.sessions import ModelLoadError, check_signature, stock_model_path
+    from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
 
     import onnx
 
@@ -172,11 +172,7 @@ def release(options: ExportOptions) -> dict:
     except ModelLoadError as error:
         raise ReleaseError(f"{onnx_path}: not swappable for the stock model: {error}") from None
 
-    stock_path = stock_model_path(name)
-    if not stock_path.is_file():
-        from holotune.export import export_stock_models
-
-        export_stock_models()
+    stock_path = ensure_stock_models([name])[name]
     timed = onnx_latency({"stock": stock_path, "finetuned": onnx_path}, model.spec, runs=options.latency_runs)
     latency = {k: v["median_ms"] for k, v in timed.items()}
     metrics = json.loads(Path(options.metrics).read_text()) if options.metrics and Path(options.metrics).is_file() else None

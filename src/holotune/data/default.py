@@ -815,12 +815,9 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions =
     Returns:
         The path of ``labels.jsonl``.
     """
-    from holotune.export import export_stock_models
-    from holotune.runtime.sessions import stock_model_path
-    from holotune.models import list_models
+    from holotune.runtime.sessions import ensure_stock_models
 
-    if not all(stock_model_path(name).is_file() for name in list_models()):
-        export_stock_models()
+    ensure_stock_models()
     out = Path(out_dir)
     images_dir = out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)

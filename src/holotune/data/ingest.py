@@ -291,10 +291,10 @@ class Teacher:
             arr = _mediapipe_holistic(image)
         else:
             if self._holistic is None:
-                from holotune.export import export_stock_models
                 from holotune.runtime import Holistic
+                from holotune.runtime.sessions import ensure_stock_models
 
-                export_stock_models()  # no-op once the stock ONNX files exist
+                ensure_stock_models()
                 self._holistic = Holistic()
             arr = self._holistic.process(image).to_array()
         found = ~np.isnan(arr[:, 0])

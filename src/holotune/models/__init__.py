@@ -11,13 +11,22 @@ and everything that needs torch loads on first use.
 
 from importlib import import_module
 
-from holotune.models.spec import MODEL_SPECS, MODULE_MODELS, ModelSpec, OutputSpec
+from holotune.models.spec import (
+    MODEL_SPECS,
+    MODULE_MODELS,
+    MODULE_SPECS,
+    ModelSpec,
+    ModuleSpec,
+    OutputSpec,
+    UnknownModuleError,
+    get_module,
+    list_models,
+)
 
 _LAZY = {
     "UnknownModelError": "holotune.models.factory",
     "create_model": "holotune.models.factory",
     "get_spec": "holotune.models.factory",
-    "list_models": "holotune.models.factory",
     "load_graph": "holotune.models.factory",
     "mediapipe_root": "holotune.models.factory",
     "tflite_path": "holotune.models.factory",
@@ -26,7 +35,8 @@ _LAZY = {
     "TFLiteModule": "holotune.models.tflite_module",
 }
 
-__all__ = ["MODEL_SPECS", "MODULE_MODELS", "ModelSpec", "OutputSpec", *_LAZY]
+__all__ = ["MODEL_SPECS", "MODULE_MODELS", "MODULE_SPECS", "ModelSpec", "ModuleSpec", "OutputSpec",
+           "UnknownModuleError", "get_module", "list_models", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from holotune.models.spec import MODEL_SPECS, ModelSpec
+from holotune.models.spec import MODEL_SPECS, ModelSpec, list_models  # noqa: F401  (list_models: re-exported)
 from holotune.models.tflite_graph import TFLiteGraph, read_tflite
 from holotune.models.tflite_module import TFLiteModule
 
@@ -29,11 +29,6 @@ def get_spec(name: str) -> ModelSpec:
         return MODEL_SPECS[name]
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}") from None
-
-
-def list_models() -> list[str]:
-    """Names of every model the factory builds, in Holistic's run order."""
-    return list(MODEL_SPECS)
 
 
 @lru_cache(maxsize=1)

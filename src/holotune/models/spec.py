@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from holotune.landmarks import (
+    FACE_IOD_POINTS,
+    FACEMESH_CONTOURS,
+    HAND_CONNECTIONS,
+    NUM_FACE,
+    NUM_HAND,
+    NUM_POSE,
+    POSE_CONNECTIONS,
+    HandLandmark,
+    PoseLandmark,
+    face_region,
+)
+
 
 @dataclass(frozen=True)
 class OutputSpec:
@@ -154,5 +167,111 @@ MODEL_SPECS: dict[str, ModelSpec] = {
     )
 }
 
-# The fine-tuning modules and the landmark model each one adapts.
-MODULE_MODELS: dict[str, str] = {s.module: s.name for s in MODEL_SPECS.values() if s.module}
+
+
+def list_models() -> list[str]:
+    """Names of every model the factory builds, in Holistic's run order (torch-free)."""
+    return list(MODEL_SPECS)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """What a fine-tuning module is: everything training, evaluation, pruning and export read about it.
+
+    Attributes:
+        name: the module's name, as the original API's ``module`` field (``face_mesh``, ``hands``, ``pose``).
+        model: the :class:`ModelSpec` it adapts.
+        parts: the 543-layout parts (:data:`holotune.landmarks.PARTS`) it predicts; a hand model
+            predicts either hand, so ``hands`` has two.
+        num_points: landmarks per part.
+        point_dims: raw values per landmark in the ``landmark_output`` tensor (pose: x, y, z,
+            visibility, presence).
+        landmark_output: the output holding the landmarks, in input-pixel units.
+        presence_output: the presence ("flag") output.
+        presence_is_logit: the presence output is a logit (face) rather than a sigmoid probability
+            (hands and pose apply the sigmoid in-model).
+        z_normalize: MediaPipe's ``TensorsToLandmarks`` ``normalize_z`` for this model (z is
+            ``raw_z / input_width / normalize_z``): 0.4 for hands, 1 otherwise.
+        roi: the tracking-ROI rule that cuts its crop (``face``, ``hand`` or ``pose``;
+            :func:`holotune.data.crops.part_roi`).
+        nme_points: the two landmarks whose distance normalizes NME (face: the outer eye corners,
+            the 300-W / WFLW inter-ocular convention); ``None``: the labelled points' bounding-box
+            diagonal (hands, pose).
+        pck: PCK@t of the bounding box's longer side is reported (the hand/pose convention).
+        landmark_names: the enum naming each landmark (``None``: face-mesh points are named by region).
+        connections: MediaPipe's connection set drawn on overlays.
+        class_feature: the trunk tensor a gesture (classification) head reads, or ``None`` if the
+            module takes no class head.
+        class_feature_width: that tensor's channels.
+    """
+
+    name: str
+    model: str
+    parts: tuple[str, ...]
+    num_points: int
+    point_dims: int
+    presence_output: str
+    presence_is_logit: bool
+    roi: str
+    nme_points: tuple[int, int] | None
+    pck: bool
+    landmark_names: type | None
+    connections: frozenset
+    landmark_output: str = "landmarks"
+    z_normalize: float = 1.0
+    class_feature: str | None = None
+    class_feature_width: int | None = None
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return MODEL_SPECS[self.model]
+
+    @property
+    def trained_outputs(self) -> tuple[str, str]:
+        """The outputs fine-tuning trains: landmarks and presence."""
+        return (self.landmark_output, self.presence_output)
+
+    def landmark_name(self, index: int) -> str:
+        """``left_eye`` (face region), ``INDEX_FINGER_TIP``, ``LEFT_SHOULDER``..."""
+        if self.landmark_names is None:
+            return face_region(index)
+        return self.landmark_names(index).name
+
+
+MODULE_SPECS: dict[str, ModuleSpec] = {
+    spec.name: spec
+    for spec in (
+        ModuleSpec(
+            name="face_mesh", model="face_landmark", parts=("face",), num_points=NUM_FACE, point_dims=3,
+            presence_output="face_flag", presence_is_logit=True, roi="face", nme_points=FACE_IOD_POINTS,
+            pck=False, landmark_names=None, connections=FACEMESH_CONTOURS,
+        ),
+        ModuleSpec(
+            name="hands", model="hand_landmark_full", parts=("left_hand", "right_hand"), num_points=NUM_HAND,
+            point_dims=3, presence_output="hand_flag", presence_is_logit=False, roi="hand", nme_points=None,
+            pck=True, landmark_names=HandLandmark, connections=HAND_CONNECTIONS, z_normalize=0.4,
+            class_feature="global_average_pooling2d", class_feature_width=1152,
+        ),
+        ModuleSpec(
+            name="pose", model="pose_landmark_full", parts=("pose",), num_points=NUM_POSE, point_dims=5,
+            presence_output="pose_flag", presence_is_logit=False, roi="pose", nme_points=None,
+            pck=True, landmark_names=PoseLandmark, connections=POSE_CONNECTIONS,
+        ),
+    )
+}
+"""The fine-tuning modules, by name: the one place that says what each one is."""
+
+MODULE_MODELS: dict[str, str] = {s.name: s.model for s in MODULE_SPECS.values()}
+"""The fine-tuning modules and the landmark model each one adapts."""
+
+
+class UnknownModuleError(ValueError):
+    """A fine-tuning module name that is not in :data:`MODULE_SPECS`."""
+
+
+def get_module(name: str, field: str = "module") -> ModuleSpec:
+    """The :class:`ModuleSpec` of ``name``; an unknown name raises, naming ``field`` and the known ones."""
+    try:
+        return MODULE_SPECS[name]
+    except (KeyError, TypeError):
+        raise UnknownModuleError(f"{field}: unknown module {name!r}; one of {sorted(MODULE_SPECS)}") from None

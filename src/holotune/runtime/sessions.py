@@ -43,6 +43,32 @@ def stock_model_path(name: str) -> Path:
     return stock_model_dir() / f"{name}.onnx"
 
 
+def ensure_stock_models(names: list[str] | None = None) -> dict[str, Path]:
+    """Make sure the stock ONNX exports exist; returns model name -> path.
+
+    The one place that creates them on first use. Exporting needs torch, which this module (and
+    every serving process) never imports, so a missing file is built by a child process running
+    ``holotune models export``; once the files exist this is a few ``stat`` calls.
+
+    Raises:
+        ModelLoadError: the export failed (its output is in the message).
+    """
+    import subprocess
+    import sys
+
+    names = list(names) if names is not None else list(MODEL_SPECS)
+    paths = {name: stock_model_path(name) for name in names}
+    if not all(p.is_file() for p in paths.values()):
+        print("holotune: exporting the stock models to ONNX (once per machine)...", file=sys.stderr)
+        done = subprocess.run([sys.executable, "-m", "holotune.cli", "models", "export"],
+                              capture_output=True, text=True)
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if done.returncode != 0 or missing:
+            raise ModelLoadError(f"exporting the stock models failed (exit {done.returncode}); missing "
+                                 f"{missing}: {(done.stderr or done.stdout).strip()[-2000:]}")
+    return paths
+
+
 def resolve_model_source(source: str | os.PathLike) -> Path:
     """A local ``.onnx`` path for ``source``: a file, a folder holding one, or ``models:/<name>@<alias>``.
 
