@@ -3,18 +3,23 @@
     dvc repro tfrecord          # or: python stages/tfrecord.py tfrecord.shard_size=500
 """
 
-import hydra
-from omegaconf import DictConfig
+import sys
 
-from holotune.data.shards import write_dataset_shards
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from holotune.config import ConfigError, build
+from holotune.data.shards import ShardOptions, summary, write_dataset_shards
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
-    c = cfg.tfrecord
-    index = write_dataset_shards(c.manifest, c.out_dir, shard_size=c.shard_size, compression=c.compression)
-    print("tfrecord: " + ", ".join(f"{split} {v['records']} records in {len(v['shards'])} shard(s)"
-                                   for split, v in index.items()))
+    try:
+        index = write_dataset_shards(build(ShardOptions, OmegaConf.to_container(cfg.tfrecord, resolve=True), "tfrecord"))
+    except (ConfigError, ValueError, FileNotFoundError) as error:
+        print(f"tfrecord: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(f"tfrecord: {summary(index)}")
 
 
 if __name__ == "__main__":

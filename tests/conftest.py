@@ -30,12 +30,16 @@ def crops() -> dict[str, torch.Tensor]:
 def shards(tmp_path_factory):
     """Tiny TFRecord shards of the embedded default data (1 variant per condition, 6 LFW faces):
     ``<root>/interim/manifest.jsonl`` and ``<root>/shards/{train,val}-*.tfrecord``."""
-    from holotune.data.ingest import IngestOptions, Source, ingest
+    from stage_options import ingest_options, shard_options
+
+    from holotune.data.ingest import Source, ingest
     from holotune.data.shards import write_dataset_shards
 
     root = tmp_path_factory.mktemp("data")
-    options = IngestOptions(split_by="group", validation_split=0.2, test_split=0.0,
-                            default_options={"variants_per_condition": 1, "lfw_faces": 6})
-    ingest([Source("default", str(root / "default"))], root / "interim", options)
-    write_dataset_shards(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16)
+    options = ingest_options([Source("default", str(root / "default"))], root / "interim", split_by="group",
+                             validation_split=0.2, test_split=0.0,
+                             default_data={"seed": 0, "variants_per_condition": 1, "lfw_faces": 6,
+                                           "lfw_variants_per_condition": 3})
+    ingest(options)
+    write_dataset_shards(shard_options(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16))
     return root

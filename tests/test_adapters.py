@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from holotune.adapters import AdapterError, LoraOptions, apply_lora, merge_lora, placement_targets
+from holotune.adapters import AdapterError, apply_lora, merge_lora, placement_targets
 from holotune.models import create_model
+
+from stage_options import lora
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ def test_adapter_starts_as_identity_and_only_adapters_train():
     with torch.no_grad():
         before = [t.clone() for t in model(x)]
     stock = {k: v.clone() for k, v in model.state_dict().items()}
-    peft_model = apply_lora(model, "face_mesh", LoraOptions(r=4, placement="branch"))
+    peft_model = apply_lora(model, "face_mesh", lora(r=4, placement="branch"))
     with torch.no_grad():
         for a, b in zip(peft_model(x), before):
             assert torch.equal(a, b)  # lora_B starts at zero
@@ -60,10 +62,10 @@ def test_adapter_starts_as_identity_and_only_adapters_train():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (LoraOptions(target_modules=("conv2d_does_not_exist",)), "no layer named 'conv2d_does_not_exist'"),
-        (LoraOptions(target_modules=("depthwise_conv2d_1",)), "'depthwise_conv2d_1' is a depthwise Conv2d"),
-        (LoraOptions(r=0), "lora_rank must be >= 1, got 0"),
-        (LoraOptions(placement="everywhere"), "unknown lora_placement 'everywhere'"),
+        (lora(target_modules=("conv2d_does_not_exist",)), "no layer named 'conv2d_does_not_exist'"),
+        (lora(target_modules=("depthwise_conv2d_1",)), "'depthwise_conv2d_1' is a depthwise Conv2d"),
+        (lora(r=0), "lora_rank must be >= 1, got 0"),
+        (lora(placement="everywhere"), "unknown lora_placement 'everywhere'"),
     ],
 )
 def test_bad_lora_options_are_refused_by_name(options, message):

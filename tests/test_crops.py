@@ -11,6 +11,8 @@ from holotune.data.crops import cut_crop, module_rois, to_crop
 from holotune.landmarks import PARTS
 from holotune.runtime.geometry import Rect, project_to_image
 
+from stage_options import augment
+
 
 def test_to_crop_inverts_the_runtime_projection():
     rng = np.random.default_rng(0)
@@ -61,13 +63,13 @@ def test_unlabelled_parts_give_no_roi(astronaut_labels):
 
 
 def test_augmented_crops_keep_labels_exact(astronaut_labels):
-    from holotune.data.augment import AugmentOptions, flip_sample, jitter_rect, photometric
+    from holotune.data.augment import flip_sample, jitter_rect, photometric
     from holotune.runtime.sessions import open_stock
 
     image, keypoints, mask = astronaut_labels
     rng = np.random.default_rng(1)
     face_model = open_stock("face_landmark")
-    options = AugmentOptions(rotation_deg=20, scale=0.15, shift=0.08)
+    options = augment(rotation_deg=20, scale=0.15, shift=0.08)
     for flip in (False, True):
         img, kp, m = flip_sample(image, keypoints, mask) if flip else (image, keypoints, mask)
         [(_, rect)] = module_rois("face_mesh", kp, m, (img.shape[1], img.shape[0]))
@@ -77,7 +79,7 @@ def test_augmented_crops_keep_labels_exact(astronaut_labels):
         predicted = face_model.run(crop[None].transpose(0, 3, 1, 2).astype(np.float32) / 255)["landmarks"]
         # The stock model follows the rotated/scaled/shifted (and mirrored) crop: labels moved with it.
         assert np.abs(predicted.reshape(468, 3)[:, :2] / 192 - labels[:, :2]).mean() < 0.015, flip
-    noisy = photometric(crop, AugmentOptions(color=0.3, blur_prob=1.0, occlusion_prob=1.0), rng)
+    noisy = photometric(crop, augment(color=0.3, blur_prob=1.0, occlusion_prob=1.0), rng)
     assert noisy.shape == crop.shape and noisy.dtype == np.uint8 and not np.array_equal(noisy, crop)
 
 

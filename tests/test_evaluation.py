@@ -17,6 +17,8 @@ from holotune.evaluation.report import EvaluateOptions, evaluate
 from holotune.evaluation.scoring import CENTRED, SampleScores, score_model
 from holotune.landmarks import FACE_IOD_POINTS
 
+from stage_options import evaluate_options
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -112,9 +114,9 @@ def degraded_model_pt(path: Path, noise: float) -> Path:
 
 
 def options(shards, tmp_path, model: Path, **kw) -> EvaluateOptions:
-    return EvaluateOptions(module="face_mesh", model=str(model), shards_dir=str(shards / "shards"),
-                           manifest=str(shards / "interim" / "manifest.jsonl"), out_dir=str(tmp_path / "reports"),
-                           split="val", bootstrap=200, **kw)
+    return evaluate_options(module="face_mesh", model=str(model), shards_dir=str(shards / "shards"),
+                            manifest=str(shards / "interim" / "manifest.jsonl"), out_dir=str(tmp_path / "reports"),
+                            split="val", bootstrap=200, **kw)
 
 
 def test_stock_against_itself_changes_nothing_and_passes(shards, tmp_path):

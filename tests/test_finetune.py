@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from holotune.adapters import LoraOptions
 from holotune.data.augment import NO_AUGMENTATION
-from holotune.training.finetune import FinetuneConfigError, ModelOptions, RunOptions, check_config, finetune
-from holotune.training.module import TrainHParams
+from holotune.training.finetune import FinetuneConfigError, RunOptions, check_config, finetune
+
+from stage_options import evaluate_options, hparams, lora, model_options, run_options
 
 
 def _run(root, tmp_path, **overrides) -> RunOptions:
@@ -21,7 +21,7 @@ def _run(root, tmp_path, **overrides) -> RunOptions:
                   out_dir=str(tmp_path / "model"), checkpoint_dir=str(tmp_path / "ckpt"),
                   tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", tensorboard_dir=str(tmp_path / "tb"),
                   augment=NO_AUGMENTATION)
-    return RunOptions(**{**fields, **overrides})
+    return run_options(**{**fields, **overrides})
 
 
 @pytest.mark.parametrize("module", ["pose", "hands"])
@@ -31,8 +31,8 @@ def test_each_module_trains(shards, gesture_shards, tmp_path, module):
     run = _run(shards, tmp_path, manifest=None, cache_dataset=True)
     if module == "hands":  # the default data has no hands: synthetic hand labels
         run = _run(shards, tmp_path, manifest=None, cache_dataset=True, shards_dir=str(gesture_shards))
-    metrics = finetune(ModelOptions(module, LoraOptions(r=4, placement="head")),
-                       TrainHParams(epochs=3, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
+    metrics = finetune(model_options(module=module, lora=lora(r=4, placement="head")),
+                       hparams(epochs=3, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
     assert metrics["cached_trunk_features"] is True and metrics["train/loss_epoch"] < metrics["train/loss_step"] * 5
     history = _loss_history(tmp_path)
     assert history[-1] < history[0]
@@ -56,8 +56,8 @@ def test_full_fine_tuning_in_bf16_with_a_validation_split(shards, tmp_path):
     from holotune.models import create_model
 
     run = _run(shards, tmp_path, mixed_precision=True, validation_split=0.3)
-    metrics = finetune(ModelOptions("face_mesh", use_lora=False, freeze_backbone=False),
-                       TrainHParams(epochs=1, batch_size=8, learning_rate=1e-4, warmup_steps=1), run)
+    metrics = finetune(model_options(use_lora=False, freeze_backbone=False),
+                       hparams(epochs=1, batch_size=8, learning_rate=1e-4, warmup_steps=1), run)
     assert metrics["val_samples"] > 0 and not (tmp_path / "model" / "adapter").exists()
     merged = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
     stock = create_model("face_landmark").state_dict()
@@ -69,9 +69,8 @@ def test_finetune_face_mesh_end_to_end(shards, tmp_path):
 
     from holotune.models import create_model
 
-    model = ModelOptions("face_mesh", LoraOptions(r=4, placement="branch"))
-    hparams = TrainHParams(epochs=2, batch_size=8, learning_rate=3e-3, warmup_steps=1)
-    metrics = finetune(model, hparams, _run(shards, tmp_path))
+    model = model_options(lora=lora(r=4, placement="branch"))
+    metrics = finetune(model, hparams(epochs=2, batch_size=8, learning_rate=3e-3, warmup_steps=1), _run(shards, tmp_path))
     assert metrics["epochs_completed"] == 2 and metrics["train_samples"] > 0
     out = tmp_path / "model"
     assert (out / "adapter" / "adapter_config.json").is_file() and (out / "model.pt").is_file()
@@ -90,30 +89,32 @@ def test_finetune_face_mesh_end_to_end(shards, tmp_path):
     assert len(history) == 2 and history[-1].value < history[0].value
     assert run.data.params["lora_r"] == "4" and "val/nme" in run.data.metrics
     # Resume: two more epochs continue from last.ckpt instead of starting over.
-    again = finetune(model, TrainHParams(epochs=4, batch_size=8, learning_rate=3e-3, warmup_steps=1),
+    again = finetune(model, hparams(epochs=4, batch_size=8, learning_rate=3e-3, warmup_steps=1),
                      _run(shards, tmp_path, resume=True))
     assert again["epochs_completed"] == 4 and again["global_step"] == 2 * metrics["global_step"]
 
 
 @pytest.mark.parametrize(
-    ("model", "hparams", "message"),
+    ("model", "train", "message"),
     [
-        (ModelOptions("face"), TrainHParams(), "module: unknown module 'face'"),
-        (ModelOptions(), TrainHParams(learning_rate=0), "learning_rate must be > 0, got 0"),
-        (ModelOptions(lora=LoraOptions(r=0)), TrainHParams(), "lora_rank must be >= 1, got 0"),
-        (ModelOptions(lora=LoraOptions(target_modules=("conv2d_99",))), TrainHParams(), "no layer named 'conv2d_99'"),
+        ({"module": "face"}, {}, "module: unknown module 'face'"),
+        ({}, {"learning_rate": 0}, "learning_rate must be > 0, got 0"),
+        ({"lora": {"r": 0}}, {}, "lora_rank must be >= 1, got 0"),
+        ({"lora": {"target_modules": ("conv2d_99",)}}, {}, "no layer named 'conv2d_99'"),
     ],
 )
-def test_bad_configuration_fails_before_any_work(shards, tmp_path, model, hparams, message):
+def test_bad_configuration_fails_before_any_work(shards, tmp_path, model, train, message):
+    if "lora" in model:
+        model = {**model, "lora": lora(**model["lora"])}
     with pytest.raises(FinetuneConfigError, match=message):
-        check_config(model, hparams, _run(shards, tmp_path))
+        check_config(model_options(**model), hparams(**train), _run(shards, tmp_path))
 
 
 def test_unwritable_checkpoint_dir_is_refused(shards, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(FinetuneConfigError, match="checkpoint_dir .*file/ckpt: cannot create it"):
-        check_config(ModelOptions(), TrainHParams(), _run(shards, tmp_path, checkpoint_dir=str(blocker / "ckpt")))
+        check_config(model_options(), hparams(), _run(shards, tmp_path, checkpoint_dir=str(blocker / "ckpt")))
 
 
 def _hand_keypoints(cx: float, cy: float, size: float) -> np.ndarray:
@@ -153,24 +154,24 @@ def gesture_shards(tmp_path_factory):
 
 
 def test_gesture_classification_head(gesture_shards, tmp_path):
-    model = ModelOptions("hands", LoraOptions(r=4, placement="head"), task_type="classification",
-                         num_classes=2, class_names=("fist", "palm"))
-    run = RunOptions(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
-                     checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                     tensorboard_dir=str(tmp_path / "tb"), augment=NO_AUGMENTATION)
-    metrics = finetune(model, TrainHParams(epochs=20, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
+    model = model_options(module="hands", lora=lora(r=4, placement="head"), task_type="classification",
+                          num_classes=2, class_names=("fist", "palm"))
+    run = run_options(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
+                      checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                      tensorboard_dir=str(tmp_path / "tb"), augment=NO_AUGMENTATION)
+    metrics = finetune(model, hparams(epochs=20, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
     assert metrics["val/accuracy"] == 1.0 and metrics["val/macro_f1"] == 1.0  # two trivially different scenes
     assert metrics["confusion_matrix"] == [[2, 0], [0, 2]] and metrics["class_names"] == ["fist", "palm"]
     head = torch.load(tmp_path / "m" / "classifier.pt", weights_only=False)
     assert head["class_names"] == ["fist", "palm"] and head["feature"] == "global_average_pooling2d"
     # the evaluate stage scores the class head next to the landmarks (PCK for hands), on the same crops
-    from holotune.evaluation.report import EvaluateOptions, evaluate
+    from holotune.evaluation.report import evaluate
     from holotune.evaluation.scoring import CENTRED
 
-    report = evaluate(EvaluateOptions(module="hands", model=str(tmp_path / "m" / "model.pt"),
-                                      classifier=str(tmp_path / "m" / "classifier.pt"), shards_dir=str(gesture_shards),
-                                      manifest=None, split="val", out_dir=str(tmp_path / "reports"), bootstrap=200,
-                                      roi_jitter=CENTRED, allow_regression=True))
+    report = evaluate(evaluate_options(module="hands", model=str(tmp_path / "m" / "model.pt"),
+                                       classifier=str(tmp_path / "m" / "classifier.pt"), shards_dir=str(gesture_shards),
+                                       manifest=None, split="val", out_dir=str(tmp_path / "reports"), bootstrap=200,
+                                       roi_jitter=CENTRED, allow_regression=True, tensorboard_dir=None))
     cls = report["classification"]
     assert cls["finetuned"]["accuracy"] == 1.0 and cls["confusion_matrix"] == [[2, 0], [0, 2]]
     assert cls["baseline"] is None  # the stock model has no class head
@@ -183,25 +184,25 @@ def test_gesture_classification_head(gesture_shards, tmp_path):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (ModelOptions("face_mesh", task_type="classification", class_names=("a", "b")),
-         "task_type=classification needs module=hands"),
-        (ModelOptions("hands", task_type="classification", num_classes=3, class_names=("fist", "palm")),
+        ({"task_type": "classification", "class_names": ("a", "b")},
+         r"task_type=classification needs a module with a class-head feature \(hands\)"),
+        ({"module": "hands", "task_type": "classification", "num_classes": 3, "class_names": ("fist", "palm")},
          r"num_classes=3 but class_names has 2 entries: \['fist', 'palm'\]"),
     ],
 )
 def test_classification_configuration_errors(shards, tmp_path, model, message):
     with pytest.raises(FinetuneConfigError, match=message):
-        check_config(model, TrainHParams(), _run(shards, tmp_path))
+        check_config(model_options(**model), hparams(), _run(shards, tmp_path))
 
 
 def test_labels_outside_class_names_are_refused(gesture_shards, tmp_path):
-    model = ModelOptions("hands", LoraOptions(r=2, placement="head"), task_type="classification",
-                         class_names=("fist",))
-    run = RunOptions(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
-                     checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                     tensorboard_dir=str(tmp_path / "tb"))
+    model = model_options(module="hands", lora=lora(r=2, placement="head"), task_type="classification",
+                          num_classes=None, class_names=("fist",))
+    run = run_options(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
+                      checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                      tensorboard_dir=str(tmp_path / "tb"))
     with pytest.raises(FinetuneConfigError, match=r"labels \[1\] in the data are out of range for class_names \['fist'\]"):
-        finetune(model, TrainHParams(epochs=1), run)
+        finetune(model, hparams(epochs=1), run)
 
 
 def test_hydra_sweep_gives_one_mlflow_run_per_point(shards, tmp_path):

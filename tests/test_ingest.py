@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from holotune.data.ingest import IngestError, IngestOptions, Source, ingest
+from holotune.data.ingest import IngestError, Source, ingest
 from holotune.data.manifest import read_manifest
 from holotune.samples import sample_images
+
+from stage_options import ingest_options
 
 
 def _keypoints(n=543, value=0.5):
@@ -55,7 +57,7 @@ def test_labelled_jsonl_with_every_kind_of_bad_row(tmp_path, photos):
         "{not json",
     ]
     labels = _write_jsonl(tmp_path / "labels.jsonl", rows)
-    report = ingest([Source("labelled", str(labels))], tmp_path / "out")
+    report = ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "out"))
     assert report.counts == {"in": 10, "kept": 2, "quarantined": 8}
     reasons = {q["index"]: q["reason"] for q in report.quarantined}
     assert reasons[3] == "keypoints: 500 points, expected 543 (pose 33, face 468, left hand 21, right hand 21)"
@@ -76,18 +78,16 @@ def test_labelled_jsonl_with_every_kind_of_bad_row(tmp_path, photos):
 def test_strict_mode_fails_on_the_first_bad_sample(tmp_path, photos):
     labels = _write_jsonl(tmp_path / "labels.jsonl", [{"image": "photos/p0.jpg", "keypoints": _keypoints(500)}])
     with pytest.raises(IngestError, match=r"labels.jsonl #1: keypoints: 500 points, expected 543 \(.*strict mode"):
-        ingest([Source("labelled", str(labels))], tmp_path / "out", IngestOptions(strict=True))
+        ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "out", strict=True))
 
 
 def test_coordinate_tolerance_is_configurable(tmp_path, photos):
-    from holotune.data.validation import LabelRules
-
     far = _keypoints()
     far[0][0] = 1.3
     labels = _write_jsonl(tmp_path / "labels.jsonl", [{"image": "photos/p0.jpg", "keypoints": far}])
-    assert ingest([Source("labelled", str(labels))], tmp_path / "a").counts["kept"] == 1
-    tight = IngestOptions(rules=LabelRules(coordinate_tolerance=0.1))
-    assert ingest([Source("labelled", str(labels))], tmp_path / "b", tight).counts["quarantined"] == 1
+    assert ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "a")).counts["kept"] == 1
+    tight = {"coordinate_tolerance": 0.1}
+    assert ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "b", **tight)).counts["quarantined"] == 1
 
 
 def test_csv_and_sidecar_sources(tmp_path, photos):
@@ -95,11 +95,11 @@ def test_csv_and_sidecar_sources(tmp_path, photos):
     csv_path.write_text("image,keypoints,label_name\n"
                         f"photos/p0.jpg,\"{json.dumps(_keypoints())}\",fist\n"
                         f"photos/p1.jpg,\"{json.dumps(_keypoints(10))}\",palm\n")
-    report = ingest([Source("labelled", str(csv_path))], tmp_path / "csv", IngestOptions(class_names=("fist", "palm")))
+    report = ingest(ingest_options([Source("labelled", str(csv_path))], tmp_path / "csv", class_names=("fist", "palm")))
     assert report.counts == {"in": 2, "kept": 1, "quarantined": 1} and report.classes == {"fist": 1}
     (photos / "p0.json").write_text(json.dumps({"keypoints": _keypoints(), "subject": "s0"}))
     (photos / "README.md").write_text("about these photos")
-    report = ingest([Source("labelled", str(photos))], tmp_path / "side")
+    report = ingest(ingest_options([Source("labelled", str(photos))], tmp_path / "side"))
     reasons = sorted(q["reason"] for q in report.quarantined)
     assert report.counts["kept"] == 1 and report.counts["in"] == report.counts["kept"] + report.counts["quarantined"]
     assert "unsupported file type '.md'" in reasons and "no sidecar label file p1.json" in reasons
@@ -111,27 +111,27 @@ def test_class_folder_errors_are_configuration_errors(tmp_path, photos):
     (root / "palm").mkdir()
     (root / "fist" / "a.jpg").write_bytes((photos / "p0.jpg").read_bytes())
     with pytest.raises(IngestError, match="class folder 'palm' is empty"):
-        ingest([Source("class_folders", str(root))], tmp_path / "out")
+        ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "out"))
     (root / "palm" / "b.jpg").write_bytes((photos / "p1.jpg").read_bytes())
     with pytest.raises(IngestError, match=r"do not match the class folders \['fist', 'palm'\]; no folder for \['ok'\]; "
                                           r"not in class_names: \['palm'\]"):
-        ingest([Source("class_folders", str(root))], tmp_path / "out", IngestOptions(class_names=("fist", "ok")))
+        ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "out", class_names=("fist", "ok")))
 
 
 def test_bad_options_fail_before_any_work(tmp_path):
     with pytest.raises(IngestError, match="no such file or folder"):
-        ingest([Source("labelled", str(tmp_path / "nope.jsonl"))], tmp_path / "out")
+        ingest(ingest_options([Source("labelled", str(tmp_path / "nope.jsonl"))], tmp_path / "out"))
     with pytest.raises(IngestError, match="validation_split must be in"):
-        ingest([Source("labelled", str(tmp_path))], tmp_path / "out", IngestOptions(validation_split=1.5))
+        ingest(ingest_options([Source("labelled", str(tmp_path))], tmp_path / "out", validation_split=1.5))
 
 
 def test_splits_are_deterministic_and_respect_groups(tmp_path, photos):
     rows = [{"image": f"photos/p{i}.jpg", "keypoints": _keypoints(), "subject": f"person{i % 2}"} for i in range(6)]
     labels = _write_jsonl(tmp_path / "labels.jsonl", rows)
-    options = IngestOptions(split_by="group", validation_split=0.3, test_split=0.3)
-    first = [s.split for s in (ingest([Source("labelled", str(labels))], tmp_path / "a", options) and
+    options = {"split_by": "group", "validation_split": 0.3, "test_split": 0.3}
+    first = [s.split for s in (ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "a", **options)) and
                                read_manifest(tmp_path / "a" / "manifest.jsonl"))]
-    again = [s.split for s in (ingest([Source("labelled", str(labels))], tmp_path / "b", options) and
+    again = [s.split for s in (ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "b", **options)) and
                                read_manifest(tmp_path / "b" / "manifest.jsonl"))]
     assert first == again
     by_group = {}
@@ -173,7 +173,7 @@ def test_unlabelled_images_and_video_are_labelled_by_the_teacher(tmp_path):
         writer.write(cv2.cvtColor(np.ascontiguousarray(np.roll(astronaut, 4 * shift, axis=1)), cv2.COLOR_RGB2BGR))
     writer.release()
     (folder / "broken.mp4").write_bytes(b"\0" * 100)
-    report = ingest([Source("unlabelled", str(folder))], tmp_path / "out", IngestOptions(video_fps=2.0))
+    report = ingest(ingest_options([Source("unlabelled", str(folder))], tmp_path / "out", video_fps=2.0))
     assert report.counts == {"in": 4, "kept": 3, "quarantined": 1}  # the image, frames 0 and 3
     assert report.quarantined[0]["file"].endswith("broken.mp4")
     samples = list(read_manifest(tmp_path / "out" / "manifest.jsonl"))
@@ -200,7 +200,7 @@ def test_tfrecord_source_with_api_records_and_broken_files(tmp_path, photos):
     (folder / "crc.tfrecord").write_bytes(bytes(data))
     write_tfrecord(folder / "cut.tfrecord", [KeypointRecord(jpeg, keypoints)] * 2)
     (folder / "cut.tfrecord").write_bytes((folder / "cut.tfrecord").read_bytes()[:-500])  # truncated
-    report = ingest([Source("tfrecord", str(folder))], tmp_path / "out")
+    report = ingest(ingest_options([Source("tfrecord", str(folder))], tmp_path / "out"))
     assert report.counts == {"in": 5, "kept": 3, "quarantined": 2}
     reasons = {q["file"].rsplit("/", 1)[-1]: q for q in report.quarantined}
     assert "data CRC mismatch" in reasons["crc.tfrecord"]["reason"] and reasons["crc.tfrecord"]["index"] == 0

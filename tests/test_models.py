@@ -16,7 +16,7 @@ MEDIAPIPE_HOLISTIC_MODELS = [
     "hand_recrop",
     "hand_landmark_full",
 ]
-# Parameter element counts, weights and biases, zeros included (shared/reference/tflite_to_torch.md §7).
+# Parameter element counts, weights and biases, zeros included (docs/tflite_port.md §6).
 EXPECTED_PARAMS = {
     "pose_detection": 2_965_314,
     "pose_landmark_full": 3_169_489,

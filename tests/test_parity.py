@@ -1,7 +1,7 @@
 """TFLite = PyTorch = ONNX Runtime on real photo crops, and the traps that would break it.
 
 The positive test runs every model through the reference interpreter, the module and its ONNX
-export. Each negative control puts one conversion trap from shared/reference/tflite_to_torch.md
+export. Each negative control puts one conversion trap from docs/tflite_port.md §4
 back into the converter and asserts that verification fails: a parity check that cannot fail on
 these mistakes would prove nothing.
 """

@@ -8,17 +8,19 @@ import onnx
 import pytest
 import torch
 
-from holotune.adapters import LoraOptions, apply_lora, merge_lora
+from holotune.adapters import apply_lora, merge_lora
 from holotune.models import create_model
 from holotune.registry import CHALLENGER, CHAMPION, list_versions
-from holotune.release import ExportOptions, ReleaseError, release
+from holotune.release import ReleaseError, release
 from holotune.runtime.sessions import stock_model_path
+
+from stage_options import export_options, lora
 
 
 @pytest.fixture()
 def finetuned(tmp_path):
     """A face_mesh 'finetune' output: a LoRA adapter with non-zero (random) weights and its merged model.pt."""
-    peft_model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, lora_alpha=8))
+    peft_model = apply_lora(create_model("face_landmark"), "face_mesh", lora(r=4, lora_alpha=8))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
@@ -48,7 +50,7 @@ def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, mon
                           for name in ("reference", "shifted", "all")}}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     try:
-        record = release(ExportOptions(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "export"),
+        record = release(export_options(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "export"),
                                        metrics=str(tmp_path / "metrics.json"), params={"finetune": {"lora_rank": 4}},
                                        latency_runs=5, tracking_uri=uri))
     finally:
@@ -87,12 +89,12 @@ def test_release_refuses_a_stale_adapter(finetuned, tmp_path):
     state["conv2d_21.weight"] += 0.1  # model.pt from another run than adapter/
     torch.save(state, finetuned / "model.pt")
     with pytest.raises(ReleaseError, match="merged differs from .*model.pt by"):
-        release(ExportOptions(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "e"), register=False))
+        release(export_options(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "e"), register=False))
 
 
 def test_release_errors_name_the_file(tmp_path):
     with pytest.raises(ReleaseError, match=f"{tmp_path / 'nothing' / 'model.pt'}: no fine-tuned model"):
-        release(ExportOptions(module="face_mesh", model_dir=str(tmp_path / "nothing"), out_dir=str(tmp_path / "e"),
+        release(export_options(module="face_mesh", model_dir=str(tmp_path / "nothing"), out_dir=str(tmp_path / "e"),
                               register=False))
     with pytest.raises(ReleaseError, match="unknown module 'face'"):
-        release(ExportOptions(module="face", model_dir=str(tmp_path), out_dir=str(tmp_path / "e"), register=False))
+        release(export_options(module="face", model_dir=str(tmp_path), out_dir=str(tmp_path / "e"), register=False))

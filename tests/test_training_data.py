@@ -9,10 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
+from holotune.data.augment import NO_AUGMENTATION
 from holotune.models import create_model
 from holotune.training.data import CropDataset, LabelledImage
 from holotune.training.outputs import decode_landmarks, presence_logit
+
+from stage_options import augment, hparams, lora
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def labelled():
 @pytest.mark.parametrize(("module", "model", "tolerance"), [("face_mesh", "face_landmark", 0.012),
                                                            ("pose", "pose_landmark_full", 0.05)])
 def test_stock_model_predicts_the_targets(labelled, module, model, tolerance):
-    dataset = CropDataset(labelled, module, AugmentOptions(flip_prob=0.5, occlusion_prob=0.0, blur_prob=0.0))
+    dataset = CropDataset(labelled, module, augment(flip_prob=0.5, occlusion_prob=0.0, blur_prob=0.0))
     assert len(dataset) == 2
     net = create_model(model)
     for epoch in range(2):
@@ -54,7 +56,7 @@ def test_stock_model_predicts_the_targets(labelled, module, model, tolerance):
 
 
 def test_items_are_deterministic_per_epoch(labelled):
-    dataset = CropDataset(labelled, "face_mesh", AugmentOptions(), seed=3)
+    dataset = CropDataset(labelled, "face_mesh", augment(), seed=3)
     a, b = dataset[0], dataset[0]
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
     dataset.set_epoch(1)
@@ -64,9 +66,9 @@ def test_items_are_deterministic_per_epoch(labelled):
 def test_lora_training_lowers_the_loss_and_keeps_stock_weights(labelled):
     import pytorch_lightning as pl
 
-    from holotune.adapters import LoraOptions, apply_lora
+    from holotune.adapters import apply_lora
     from holotune.data.augment import NO_AUGMENTATION
-    from holotune.training.module import LandmarkLitModule, TrainHParams
+    from holotune.training.module import LandmarkLitModule
 
     pl.seed_everything(0, workers=True)
     # Shifted targets: a domain the stock model gets wrong, so there is something to learn.
@@ -76,8 +78,8 @@ def test_lora_training_lowers_the_loss_and_keeps_stock_weights(labelled):
     loader = torch.utils.data.DataLoader(dataset, batch_size=2)
     model = create_model("face_landmark")
     stock = {k: v.clone() for k, v in model.state_dict().items()}
-    lit = LandmarkLitModule(apply_lora(model, "face_mesh", LoraOptions(r=4, placement="branch")), "face_mesh",
-                            TrainHParams(learning_rate=3e-3, warmup_steps=1, distill_weight=0.1))
+    lit = LandmarkLitModule(apply_lora(model, "face_mesh", lora(r=4, placement="branch")), "face_mesh",
+                            hparams(learning_rate=3e-3, warmup_steps=1, distill_weight=0.1))
     batch = next(iter(loader))
     before = lit._losses(batch)["landmarks"].item()
     trainer = pl.Trainer(max_steps=15, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -91,13 +93,12 @@ def test_lora_training_lowers_the_loss_and_keeps_stock_weights(labelled):
 
 
 def test_cached_trunk_features_give_exactly_the_full_model(labelled):
-    from holotune.adapters import LoraOptions, apply_lora
-    from holotune.data.augment import AugmentOptions
-    from holotune.training.module import LandmarkLitModule, TrainHParams
+    from holotune.adapters import apply_lora
+    from holotune.training.module import LandmarkLitModule
 
-    dataset = CropDataset(labelled, "face_mesh", AugmentOptions(), views=2)
-    model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, placement="branch"))
-    lit = LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True).eval()
+    dataset = CropDataset(labelled, "face_mesh", augment(), views=2)
+    model = apply_lora(create_model("face_landmark"), "face_mesh", lora(r=4, placement="branch"))
+    lit = LandmarkLitModule(model, "face_mesh", hparams(), cache_features=True).eval()
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
         cold, _ = lit._outputs(batch, "train")  # computes and stores the trunk features
@@ -111,12 +112,12 @@ def test_cached_trunk_features_give_exactly_the_full_model(labelled):
 
 
 def test_feature_cache_refuses_a_trainable_trunk():
-    from holotune.adapters import LoraOptions, apply_lora
-    from holotune.training.module import LandmarkLitModule, TrainHParams
+    from holotune.adapters import apply_lora
+    from holotune.training.module import LandmarkLitModule
 
-    model = apply_lora(create_model("face_landmark"), "face_mesh", LoraOptions(r=4, placement="trunk"))
+    model = apply_lora(create_model("face_landmark"), "face_mesh", lora(r=4, placement="trunk"))
     with pytest.raises(ValueError, match="cannot cache trunk features: trunk layers"):
-        LandmarkLitModule(model, "face_mesh", TrainHParams(), cache_features=True)
+        LandmarkLitModule(model, "face_mesh", hparams(), cache_features=True)
 
 
 def test_negative_crops_show_no_face(labelled):
@@ -132,11 +133,11 @@ def test_negative_crops_show_no_face(labelled):
 
 
 def test_an_all_negative_batch_has_no_nan_metrics(labelled):
-    from holotune.training.module import LandmarkLitModule, TrainHParams
+    from holotune.training.module import LandmarkLitModule
 
     dataset = CropDataset(labelled, "face_mesh", NO_AUGMENTATION, negatives=1.0)
     negatives = [dataset[i] for i, (_, part) in enumerate(dataset.items) if part == "negative"]
-    lit = LandmarkLitModule(create_model("face_landmark"), "face_mesh", TrainHParams(distill_weight=0.0))
+    lit = LandmarkLitModule(create_model("face_landmark"), "face_mesh", hparams(distill_weight=0.0))
     losses = lit._losses(torch.utils.data.default_collate(negatives))
     assert losses["positives"] == 0 and torch.isfinite(losses["loss"]) and losses["nme"] == 0
     assert losses["false_presence_rate"] <= 0.5

@@ -18,14 +18,8 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from holotune.models.spec import MODULE_MODELS
+from holotune.models.spec import MODULE_MODELS, UnknownModuleError, get_module
 
-# The outputs each fine-tuning module trains: landmarks and the presence/flag head.
-TRAINED_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "face_mesh": ("landmarks", "face_flag"),
-    "hands": ("landmarks", "hand_flag"),
-    "pose": ("landmarks", "pose_flag"),
-}
 PLACEMENTS = ("head", "branch", "trunk")
 
 
@@ -33,9 +27,10 @@ class AdapterError(ValueError):
     """A LoRA configuration that cannot be applied; the message names the layer or value."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoraOptions:
-    """What to adapt (peft's names).
+    """What to adapt (peft's names). ``conf/`` sets every field but ``modules_to_save``
+    (``finetune.lora_rank``, ``lora_alpha``, ``lora_dropout``, ``lora_placement``, ``module.target_modules``).
 
     Attributes:
         r: LoRA rank (>= 1).
@@ -46,11 +41,11 @@ class LoraOptions:
         modules_to_save: layers trained in full and saved with the adapter (e.g. a new class head).
     """
 
-    r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    placement: str = "trunk"  # measured best on the default data: benchmarks/placement.py (see README)
-    target_modules: tuple[str, ...] | None = None
+    r: int
+    lora_alpha: float
+    lora_dropout: float
+    placement: str
+    target_modules: tuple[str, ...] | None
     modules_to_save: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -61,11 +56,12 @@ def can_adapt(layer: nn.Module) -> bool:
 
 def placement_targets(model: nn.Module, module: str, placement: str) -> list[str]:
     """Layer names a placement preset adapts on ``model`` (a stock :class:`TFLiteModule`)."""
-    if module not in TRAINED_OUTPUTS:
-        raise AdapterError(f"unknown module {module!r}; one of {sorted(TRAINED_OUTPUTS)}")
+    try:
+        outputs = get_module(module).trained_outputs
+    except UnknownModuleError as error:
+        raise AdapterError(str(error)) from None
     if placement not in PLACEMENTS:
         raise AdapterError(f"unknown lora_placement {placement!r}; one of {list(PLACEMENTS)}")
-    outputs = TRAINED_OUTPUTS[module]
     if placement == "head":
         names = [model.head_layers[o][-1] for o in outputs]
     elif placement == "branch":

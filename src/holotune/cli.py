@@ -177,11 +177,12 @@ def _bench_runtime(args: argparse.Namespace) -> int:
 
 
 def _data_validate(args: argparse.Namespace) -> int:
-    from holotune.data.ingest import IngestError, IngestOptions, validate
+    from holotune.data.ingest import IngestError, validate
     from holotune.data.validation import LabelRules
 
     try:
-        report = validate(args.path, IngestOptions(rules=LabelRules(coordinate_tolerance=args.tolerance)))
+        rules = LabelRules() if args.tolerance is None else LabelRules(coordinate_tolerance=args.tolerance)
+        report = validate(args.path, rules)
     except (FileNotFoundError, PermissionError, IsADirectoryError, IngestError) as exc:
         print(f"holotune: {exc}", file=sys.stderr)
         return 2
@@ -319,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = data_sub.add_parser("validate", help="check every record of an image folder, annotation file or TFRecords")
     p.add_argument("path", help="image folder, .jsonl/.csv annotation file, sidecar folder, .tfrecord file or folder")
     p.add_argument("--json", action="store_true", help='print {"records", "valid", "invalid": [...]} as JSON')
-    p.add_argument("--tolerance", type=float, default=0.5, help="how far labelled x, y may lie outside [0, 1]")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="how far labelled x, y may lie outside [0, 1] (default: LabelRules.coordinate_tolerance)")
     p.set_defaults(func=_data_validate)
 
     p = sub.add_parser("serve", help="the HTTP service: fine-tuning jobs, pruning, inference (OpenAPI at /docs)")

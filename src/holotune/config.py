@@ -10,10 +10,13 @@ from two places (``tests/test_config.py`` checks both directions).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -66,6 +69,9 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if dataclass_type is not None and isinstance(value, Mapping):
         return build(dataclass_type, value, where)
     if isinstance(value, list) and _wants_tuple(hint):
+        item = _tuple_item(hint)
+        if item is not None:
+            return tuple(build(item, v, f"{where}[{i}]") if isinstance(v, Mapping) else v for i, v in enumerate(value))
         return tuple(value)
     return value
 
@@ -80,5 +86,39 @@ def _dataclass_in(hint: Any) -> type | None:
     return next((h for h in _options(hint) if dataclasses.is_dataclass(h)), None)
 
 
+def _tuple_item(hint: Any) -> type | None:
+    """The dataclass ``X`` of a ``tuple[X, ...]`` hint, else ``None``."""
+    for h in _options(hint):
+        args = typing.get_args(h) if typing.get_origin(h) is tuple else ()
+        if args and dataclasses.is_dataclass(args[0]):
+            return args[0]
+    return None
+
+
 def _wants_tuple(hint: Any) -> bool:
     return any(h is tuple or typing.get_origin(h) is tuple for h in _options(hint))
+
+
+def read_params(path: str | os.PathLike = "params.yaml") -> dict:
+    """The project's ``params.yaml`` (the committed composition of ``conf/``) as a plain dict."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def with_overrides(params: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """A deep copy of ``params`` with dotted keys set (``{"finetune.epochs": 3}``), as Hydra's ``key=value``.
+
+    Raises:
+        ConfigError: a dotted key whose parent is missing or not a mapping.
+    """
+    out = copy.deepcopy(dict(params))
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{dotted}: no section {part!r} to override")
+            node = node[part]
+        node[leaf] = value
+    return out

@@ -25,11 +25,15 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+from holotune.config import build
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,9 @@ class ReleaseError(RuntimeError):
     """An export that must not ship; the message names the file and the check that failed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExportOptions:
-    """What to export and where.
+    """What to export and where (``conf/export``; ``params`` and ``merge_atol`` are not set there).
 
     Attributes:
         module: ``face_mesh`` | ``hands`` | ``pose``.
@@ -61,16 +65,22 @@ class ExportOptions:
     module: str
     model_dir: str
     out_dir: str
-    metrics: str | None = None
-    prune_report: str | None = None
-    manifest: str | None = None
-    shards_dir: str | None = None
+    metrics: str | None
+    prune_report: str | None
+    manifest: str | None
+    shards_dir: str | None
     params: dict | None = None
-    atol: float = 1e-2
+    atol: float
     merge_atol: float = 1e-3
-    latency_runs: int = 30
-    register: bool = True
-    tracking_uri: str | None = None
+    latency_runs: int
+    register: bool
+    tracking_uri: str | None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "ExportOptions":
+        """From the resolved config: the ``export`` section, with the run's ``module``, ``task`` and
+        ``finetune`` sections as ``params`` (for the model card and the registry tags)."""
+        return build(cls, {**cfg["export"], "params": {k: cfg[k] for k in ("module", "task", "finetune")}}, "export")
 
 
 def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 1e-3) -> tuple[torch.nn.Module, dict]:
@@ -152,18 +162,20 @@ def key_metrics(metrics: dict | None) -> dict[str, float]:
 def release(options: ExportOptions) -> dict:
     """Merge, export, check, measure, document and (optionally) register; returns ``export.json``'s content."""
     from holotune.export import export_checked
-    from holotune.models import MODULE_MODELS
     from holotune.modelcard import write_model_card
     from holotune.runtime.latency import onnx_latency
     from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
 
     import onnx
 
-    if options.module not in MODULE_MODELS:
-        raise ReleaseError(f"export.module: unknown module {options.module!r}; one of {sorted(MODULE_MODELS)}")
+    from holotune.models.spec import UnknownModuleError, get_module
+
+    try:
+        name = get_module(options.module, "export.module").model
+    except UnknownModuleError as error:
+        raise ReleaseError(str(error)) from None
     out_dir = Path(options.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = MODULE_MODELS[options.module]
     model, merge = merged_model(options.module, options.model_dir, options.merge_atol)
     onnx_path = out_dir / "model.onnx"
     exported = export_checked(model, onnx_path, atol=options.atol)
@@ -211,3 +223,16 @@ def release(options: ExportOptions) -> dict:
         attach_artifact(record["registered"]["name"], record["registered"]["version"], card, options.tracking_uri)
     (out_dir / "export.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def summary(record: dict) -> list[str]:
+    """The export stage's report lines for a :func:`release` record."""
+    size, latency = record["size_bytes"], record["latency_ms"]
+    lines = [f"{record['onnx']}: ONNX vs torch max {max(record['parity']['onnx_vs_torch'].values()):.2g}; "
+             f"size {size['finetuned']:,} B (stock {size['stock']:,}); latency {latency['finetuned']:.2f} ms "
+             f"(stock {latency['stock']:.2f})"]
+    if record["registered"]:
+        r = record["registered"]
+        lines.append(f"registered {r['name']} version {r['version']} as @{r['alias']}; promote with "
+                     f"`holotune models promote {r['name']} {r['version']}`")
+    return lines

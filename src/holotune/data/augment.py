@@ -19,9 +19,9 @@ from holotune.landmarks import flip_permutation_543
 from holotune.runtime.geometry import Rect, normalize_radians
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AugmentOptions:
-    """Augmentation strengths; all zero means no augmentation.
+    """Augmentation strengths (``finetune.augment`` in ``conf/``); all zero means no augmentation.
 
     Attributes:
         rotation_deg: max ROI rotation jitter, degrees.
@@ -33,16 +33,17 @@ class AugmentOptions:
         occlusion_prob: probability of one random occluding rectangle over the crop.
     """
 
-    rotation_deg: float = 15.0
-    scale: float = 0.1
-    shift: float = 0.05
-    flip_prob: float = 0.5
-    color: float = 0.2
-    blur_prob: float = 0.2
-    occlusion_prob: float = 0.3
+    rotation_deg: float
+    scale: float
+    shift: float
+    flip_prob: float
+    color: float
+    blur_prob: float
+    occlusion_prob: float
 
 
-NO_AUGMENTATION = AugmentOptions(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+NO_AUGMENTATION = AugmentOptions(rotation_deg=0.0, scale=0.0, shift=0.0, flip_prob=0.0, color=0.0, blur_prob=0.0,
+                                 occlusion_prob=0.0)
 
 
 def flip_sample(image: np.ndarray, keypoints: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,13 +1,14 @@
 """Training crops: the ROI MediaPipe would track from ground-truth keypoints, and labels in crop coordinates.
 
-The ROIs are MediaPipe's tracking ROIs (``shared/reference/mediapipe_holistic.md`` §6), so a
+The ROIs are MediaPipe's tracking ROIs (``docs/mediapipe_holistic.md`` §9), so a
 fine-tuned model sees crops framed as it will be fed at run time:
 
 * face: bounding box of the 468 points, rotated so landmark 33 -> 263 is level, square, x1.5;
 * hand: ``HandLandmarksToRect`` on the 12-point palm subset, rotated so wrist -> middle of
   (index, ring, middle MCPs) points up, x2.0, shifted up 0.1, square;
 * pose: centred between the hips, rotated so hips -> shoulders points up, sized to enclose every
-  labelled point (the detector's circumscribing circle), x1.25, square.
+  labelled point (the detector's circumscribing circle), x1.25, square. An approximation: MediaPipe
+  tracks the pose from its auxiliary landmarks, which labels do not have (``docs/mediapipe_holistic.md`` §9.4).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import math
 
 import numpy as np
 
-from holotune.landmarks import PARTS, HandLandmark, PoseLandmark
+from holotune.landmarks import PARTS, FaceLandmark, HandLandmark, PoseLandmark
+from holotune.models.spec import get_module
 from holotune.runtime.geometry import (
     Rect,
     box_rect,
@@ -27,10 +29,15 @@ from holotune.runtime.geometry import (
     transform_rect,
 )
 
-# The fine-tuning modules and which 543-layout rows each one predicts.
-MODULE_PARTS = {"face_mesh": ("face",), "hands": ("left_hand", "right_hand"), "pose": ("pose",)}
-_HAND_RECT_POINTS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
-_FACE_ROTATION = (33, 263)  # right eye outer corner -> left eye outer corner
+# MediaPipe's HandLandmarksToRect: the palm and the two lower joints of each finger (not the tips).
+_HAND_RECT_POINTS = (
+    HandLandmark.WRIST, HandLandmark.THUMB_CMC, HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP,
+    HandLandmark.INDEX_FINGER_MCP, HandLandmark.INDEX_FINGER_PIP, HandLandmark.MIDDLE_FINGER_MCP,
+    HandLandmark.MIDDLE_FINGER_PIP, HandLandmark.RING_FINGER_MCP, HandLandmark.RING_FINGER_PIP,
+    HandLandmark.PINKY_MCP, HandLandmark.PINKY_PIP,
+)
+_FACE_ROTATION = (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)  # the eye line is level
+_POSE_CORE = (PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
 
 
 def rotated_box_rect(points: np.ndarray, rotation: float, size: tuple[int, int]) -> Rect:
@@ -78,22 +85,33 @@ def pose_roi(pose: np.ndarray, visible: np.ndarray, size: tuple[int, int]) -> Re
                                normalize_radians(rotation)), size, scale=1.25)
 
 
-def module_rois(module: str, keypoints: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> list[tuple[str, Rect]]:
-    """The ROIs a module trains on in one image: ``[(part, rect)]`` for every fully labelled part.
+def part_roi(rule: str, points: np.ndarray, labelled: np.ndarray, size: tuple[int, int]) -> Rect | None:
+    """The tracking ROI of one part by its module's ``roi`` rule, or ``None`` if too few points are labelled.
 
-    A part is used when all of its points are labelled (face, hands) or, for pose, when hips,
-    shoulders and at least half of the points are.
+    ``face`` and ``hand`` need every point; ``pose`` needs hips, shoulders and half of the points.
     """
+    if rule == "pose":
+        if labelled[list(_POSE_CORE)].all() and labelled.mean() >= 0.5:
+            return pose_roi(points, labelled, size)
+        return None
+    if not labelled.all():
+        return None
+    if rule == "face":
+        return face_roi(points, size)
+    if rule == "hand":
+        return hand_roi(points, size)
+    raise ValueError(f"unknown ROI rule {rule!r}; one of face, hand, pose")
+
+
+def module_rois(module: str, keypoints: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> list[tuple[str, Rect]]:
+    """The ROIs a module trains on in one image: ``[(part, rect)]`` for every labelled part (see :func:`part_roi`)."""
+    spec = get_module(module)
     rois = []
-    for part in MODULE_PARTS[module]:
+    for part in spec.parts:
         rows = PARTS[part]
-        pts, m = keypoints[rows], mask[rows] > 0
-        if part == "pose":
-            core = [PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER]
-            if m[core].all() and m.mean() >= 0.5:
-                rois.append((part, pose_roi(pts, m, size)))
-        elif m.all():
-            rois.append((part, face_roi(pts, size) if part == "face" else hand_roi(pts, size)))
+        rect = part_roi(spec.roi, keypoints[rows], mask[rows] > 0, size)
+        if rect is not None:
+            rois.append((part, rect))
     return rois
 
 

@@ -62,11 +62,13 @@ class Source:
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IngestOptions:
-    """How to ingest (what to keep, how to split, how to label).
+    """The ``ingest`` stage: what to read, what to keep, how to split and how to label (``conf/ingest``).
 
     Attributes:
+        sources: the inputs.
+        out_dir: ``manifest.jsonl``, ``ingest_report.json`` and extracted images go here.
         strict: fail on the first bad sample instead of quarantining it.
         validation_split: fraction of groups (or images) for ``val``, as the fine-tuning API names it.
         test_split: fraction for ``test``.
@@ -76,20 +78,26 @@ class IngestOptions:
         video_fps: frames per second sampled from videos.
         teacher: ``holotune`` (the ONNX Runtime Holistic, equal to MediaPipe's first call) or
             ``mediapipe`` (``mediapipe.solutions.holistic``, a fresh instance per image).
-        rules: label value checks.
-        default_options: keyword options for :class:`holotune.data.default.DefaultDataOptions`.
+        coordinate_tolerance: how far labelled x, y may lie outside [0, 1] (:class:`LabelRules`).
+        default_data: the ``default`` source's options (:class:`holotune.data.default.DefaultDataOptions` fields).
     """
 
-    strict: bool = False
-    validation_split: float = 0.1
-    test_split: float = 0.2
-    split_by: str = "hash"
-    seed: int = 0
-    class_names: tuple[str, ...] | None = None
-    video_fps: float = 2.0
-    teacher: str = "holotune"
-    rules: LabelRules = LabelRules()
-    default_options: dict = field(default_factory=dict)
+    sources: tuple[Source, ...]
+    out_dir: str
+    strict: bool
+    validation_split: float
+    test_split: float
+    split_by: str
+    seed: int
+    class_names: tuple[str, ...] | None
+    video_fps: float
+    teacher: str
+    coordinate_tolerance: float
+    default_data: dict
+
+    @property
+    def rules(self) -> LabelRules:
+        return LabelRules(coordinate_tolerance=self.coordinate_tolerance)
 
 
 @dataclass
@@ -105,6 +113,10 @@ class IngestReport:
     def to_dict(self) -> dict:
         return {"counts": self.counts, "by_source": self.by_source, "splits": self.splits,
                 "classes": self.classes, "quarantined": self.quarantined}
+
+    def summary(self) -> str:
+        c = self.counts
+        return f"{c['in']} in, {c['kept']} kept, {c['quarantined']} quarantined; splits {self.splits}"
 
 
 @dataclass
@@ -127,11 +139,11 @@ class _Candidate:
 
 
 # ---------------------------------------------------------------- the stage
-def ingest(sources: list[Source], out_dir: str | os.PathLike, options: IngestOptions = IngestOptions()) -> IngestReport:
+def ingest(options: IngestOptions) -> IngestReport:
     """Run the ingest stage; writes ``out_dir/manifest.jsonl``, ``out_dir/ingest_report.json`` and
     extracted images (video frames, TFRecord images) under ``out_dir/images/``.
     """
-    out_dir = Path(out_dir)
+    sources, out_dir = list(options.sources), Path(options.out_dir)
     _check_options(sources, options)
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +187,7 @@ def ingest(sources: list[Source], out_dir: str | os.PathLike, options: IngestOpt
     return report
 
 
-def validate(path: str | os.PathLike, options: IngestOptions = IngestOptions()) -> dict:
+def validate(path: str | os.PathLike, rules: LabelRules, class_names: tuple[str, ...] | None = None) -> dict:
     """Check every record of ``path`` without labelling or writing anything.
 
     ``path``: an image folder (images must decode), an annotation file (``.jsonl``/``.csv``) or a
@@ -194,8 +206,11 @@ def validate(path: str | os.PathLike, options: IngestOptions = IngestOptions()) 
     report: dict = {"path": str(path), "kind": kind, "records": 0, "valid": 0, "invalid": []}
     import tempfile
 
+    options = IngestOptions(sources=(Source(kind, str(path)),), out_dir="", strict=False, validation_split=0.0,
+                            test_split=0.0, split_by="hash", seed=0, class_names=class_names, video_fps=1.0,
+                            teacher="holotune", coordinate_tolerance=rules.coordinate_tolerance, default_data={})
     with tempfile.TemporaryDirectory() as scratch:
-        for cand in _candidates(Source(kind, str(path)), options, Path(scratch)):
+        for cand in _candidates(options.sources[0], options, Path(scratch)):
             report["records"] += 1
             try:
                 _to_sample(cand, options, teacher=None)
@@ -337,9 +352,10 @@ def _candidates(source: Source, options: IngestOptions, images_dir: Path) -> Ite
     elif source.kind == "tfrecord":
         yield from _tfrecords(path, tag, images_dir)
     else:  # default
+        from holotune.config import build
         from holotune.data.default import DefaultDataOptions, build_default_data
 
-        labels = build_default_data(path, DefaultDataOptions(**options.default_options))
+        labels = build_default_data(path, build(DefaultDataOptions, options.default_data, "ingest.default_data"))
         yield from _annotation_rows(labels, tag, _jsonl_rows(labels))
 
 

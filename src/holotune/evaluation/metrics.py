@@ -3,7 +3,7 @@
 Conventions (all distances in the 2-D image plane of the crop; z is not scored):
 
 * **NME**, face: mean point error / inter-ocular distance (outer eye corners,
-  :data:`holotune.landmarks.FACE_IOD_POINTS`) of the *label*, the 300-W / WFLW convention.
+  :attr:`holotune.models.spec.ModuleSpec.nme_points`) of the *label*, the 300-W / WFLW convention.
   Hands and pose: mean point error / the diagonal of the label's bounding box (of labelled points).
 * **PCK@t** (hands, pose): share of labelled points whose error is below ``t`` x the longer side
   of the label's bounding box (the "bounding-box normalized" PCK of hand and body benchmarks).
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from holotune.landmarks import FACE_IOD_POINTS
+from holotune.models.spec import get_module
 
 PCK_THRESHOLDS = (0.05, 0.1)
 """The PCK thresholds reported for hands and pose."""
@@ -41,9 +41,11 @@ def _bbox_sides(target: Tensor, mask: Tensor) -> Tensor:
 
 
 def normalizer(target: Tensor, mask: Tensor, module: str) -> Tensor:
-    """(N,) the NME normalizer: inter-ocular distance (face_mesh) or bounding-box diagonal (hands, pose)."""
-    if module == "face_mesh":
-        a, b = FACE_IOD_POINTS
+    """(N,) the NME normalizer: the distance of the module's ``nme_points`` (face: inter-ocular) or,
+    without them, the labelled points' bounding-box diagonal (hands, pose)."""
+    points = get_module(module).nme_points
+    if points is not None:
+        a, b = points
         return torch.linalg.vector_norm(target[:, a, :2] - target[:, b, :2], dim=-1)
     return torch.linalg.vector_norm(_bbox_sides(target, mask), dim=-1)
 

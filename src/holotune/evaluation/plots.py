@@ -21,19 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from holotune.landmarks import FACEMESH_CONTOURS, HAND_CONNECTIONS, POSE_CONNECTIONS, HandLandmark, PoseLandmark, face_region
+from holotune.models.spec import get_module
 
 log = logging.getLogger(__name__)
-
-CONNECTIONS = {"face_mesh": FACEMESH_CONTOURS, "hands": HAND_CONNECTIONS, "pose": POSE_CONNECTIONS}
-
-
-def landmark_name(module: str, index: int) -> str:
-    """``left_eye`` (face region), ``INDEX_FINGER_TIP``, ``LEFT_SHOULDER``..."""
-    if module == "face_mesh":
-        return face_region(index)
-    return (HandLandmark if module == "hands" else PoseLandmark)(index).name
-
 
 def read_training_curves(tensorboard_dir: str | Path) -> list[dict]:
     """Per-epoch scalars of the newest TensorBoard run under ``tensorboard_dir`` (empty if none).
@@ -90,7 +80,7 @@ def write_plots(out_dir: Path, module: str, metric: str, splits: dict, base_erro
     written.append(out_dir / "conditions.csv")
     with np.errstate(invalid="ignore"):
         base, new = 100 * np.nanmean(base_errors, 0), 100 * np.nanmean(new_errors, 0)
-    rows = [{"landmark": i, "name": landmark_name(module, i), "stock": round(float(b), 4),
+    rows = [{"landmark": i, "name": get_module(module).landmark_name(i), "stock": round(float(b), 4),
              "finetuned": round(float(n), 4)} for i, (b, n) in enumerate(zip(base, new)) if np.isfinite(b)]
     write_csv(out_dir / "per_landmark.csv", rows)
     written.append(out_dir / "per_landmark.csv")
@@ -114,7 +104,7 @@ def draw_comparison(crop: np.ndarray, target: np.ndarray, mask: np.ndarray, stoc
         h, w = panel.shape[:2]
         for points, c in ((target, (200, 200, 200)), (pred, colour)):
             xy = np.round(points[:, :2] * (w, h)).astype(np.int32)
-            for a, b in CONNECTIONS[module]:
+            for a, b in get_module(module).connections:
                 if labelled[a] and labelled[b]:
                     cv2.line(panel, tuple(map(int, xy[a])), tuple(map(int, xy[b])), c, 1, cv2.LINE_AA)
         cv2.rectangle(panel, (0, 0), (w, 22), (0, 0, 0), -1)

@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 PRIMARY_METRIC = "nme"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvaluateOptions:
-    """What to compare and where to write it.
+    """What to compare and where to write it (``conf/evaluate``; ``batch_size`` is the library's).
 
     Attributes:
         module: ``face_mesh`` | ``hands`` | ``pose``.
@@ -72,26 +72,25 @@ class EvaluateOptions:
     model: str
     shards_dir: str
     manifest: str | None
-    out_dir: str = "reports"
-    split: str = "test"
-    classifier: str | None = None
-    tensorboard_dir: str | None = None
-    reference_conditions: tuple[str, ...] = ("clean",)
-    tolerance_pct: float = 2.0
-    false_presence_tolerance: float = 5.0
-    allow_regression: bool = False
-    bootstrap: int = 2000
-    roi_jitter: RoiJitter = RoiJitter()
-    overlays: int = 1
-    seed: int = 0
+    out_dir: str
+    split: str
+    classifier: str | None
+    tensorboard_dir: str | None
+    reference_conditions: tuple[str, ...]
+    tolerance_pct: float
+    false_presence_tolerance: float
+    allow_regression: bool
+    bootstrap: int
+    roi_jitter: RoiJitter
+    overlays: int
+    seed: int
     batch_size: int = 32
 
 
 def _check(options: EvaluateOptions) -> None:
-    from holotune.models.spec import MODULE_MODELS
+    from holotune.models.spec import get_module
 
-    if options.module not in MODULE_MODELS:
-        raise ValueError(f"evaluate.module: unknown module {options.module!r}; one of {sorted(MODULE_MODELS)}")
+    get_module(options.module, "evaluate.module")
     if not Path(options.model).is_file():
         raise FileNotFoundError(f"evaluate.model: {options.model} does not exist (run the finetune stage)")
     if not any(Path(options.shards_dir).glob(f"{options.split}-*.tfrecord*")):
@@ -206,7 +205,7 @@ def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleSco
             with torch.no_grad():
                 before = decode_landmarks(options.module, stock_model(x))[0].numpy()
                 after = decode_landmarks(options.module, tuned_model(x))[0].numpy()
-            crop = np.clip(item["image"].numpy().transpose(1, 2, 0) * 255.0, 0, 255).astype(np.uint8)
+            crop = dataset.spec.from_input(item["image"].numpy().transpose(1, 2, 0))
             captions = (f"stock NME {100 * stock.nme[row]:.1f}%", f"fine-tuned NME {100 * tuned.nme[row]:.1f}%")
             picture = draw_comparison(crop, item["target"].numpy(), item["mask"].numpy(), before, after,
                                       options.module, captions)
@@ -214,3 +213,16 @@ def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleSco
             cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
             written.append(path)
     return written
+
+
+def summary(metrics: dict) -> list[str]:
+    """The evaluate stage's report lines: reference and shifted NME before -> after, and the gate."""
+    lines = []
+    for name in ("reference", "shifted"):
+        if name in metrics["splits"]:
+            s = metrics["splits"][name]
+            d = s["delta"]
+            lines.append(f"{name}: NME {s['baseline']['nme']:.3f}% -> {s['finetuned']['nme']:.3f}% "
+                         f"({d['nme_pct']:+.1f}% [{d['nme_pct_ci95_low']:+.1f}, {d['nme_pct_ci95_high']:+.1f}])")
+    lines.append(f"gate {'passed' if metrics['gate']['passed'] else 'FAILED (allowed)'}: {metrics['gate']['message']}")
+    return lines

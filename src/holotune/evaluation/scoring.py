@@ -87,7 +87,7 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
     module = dataset.module
     model.eval()
     rows: dict[str, list] = {"ids": [], "nme": [], "presence": [], "errors": [], "pred": [], "label": []}
-    pcks: dict[float, list] = {t: [] for t in PCK_THRESHOLDS} if module != "face_mesh" else {}
+    pcks: dict[float, list] = {t: [] for t in PCK_THRESHOLDS} if dataset.module_spec.pck else {}
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for batch in loader:
         if classifier is not None:

@@ -1,13 +1,15 @@
 """What each MediaPipe Holistic model is: file, input, outputs and heads.
 
 Input sizes, value ranges and border modes are MediaPipe's own ``ImageToTensorCalculatorOptions``
-for mediapipe 0.10.21 (see ``shared/reference/tflite_to_torch.md`` §2 and
-``mediapipe_holistic.md`` §4); output meanings come from the MediaPipe graphs that decode them.
+for mediapipe 0.10.21 (see ``docs/tflite_port.md`` §2 and
+``docs/mediapipe_holistic.md`` §3); output meanings come from the MediaPipe graphs that decode them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from holotune.landmarks import (
     FACE_IOD_POINTS,
@@ -70,6 +72,16 @@ class ModelSpec:
     @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.outputs]
+
+    def to_input(self, pixels: "np.ndarray") -> "np.ndarray":
+        """uint8 pixels (any shape) -> float32 in the model's input range (``u8 * (max - min) / 255 + min``)."""
+        lo, hi = self.input_range
+        return pixels.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+
+    def from_input(self, x: "np.ndarray") -> "np.ndarray":
+        """The inverse of :meth:`to_input`: float input -> uint8 pixels (rounded, clipped)."""
+        lo, hi = self.input_range
+        return np.clip((np.asarray(x, dtype=np.float32) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
 
     def output(self, name: str) -> OutputSpec:
         for o in self.outputs:

@@ -1,7 +1,7 @@
 """ROI geometry of MediaPipe Holistic: rects, crops and projections back to the image.
 
 Every formula follows the calculator it is named after (mediapipe 0.10.21; the references are in
-``shared/reference/mediapipe_holistic.md`` §3). Coordinates are normalized to the image unless a
+``docs/mediapipe_holistic.md`` §4). Coordinates are normalized to the image unless a
 name says ``_px``: x by the width W, y by the height H; rotation in radians, clockwise on screen.
 """
 

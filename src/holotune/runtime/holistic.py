@@ -2,7 +2,7 @@
 
 The graph is mediapipe 0.10.21's ``HolisticLandmarkCpu`` as the stock Python solution runs it
 with ``static_image_mode=True, model_complexity=1`` on a fresh instance (see
-``shared/reference/mediapipe_holistic.md``): 8 model runs per person,
+``docs/mediapipe_holistic.md`` §2, §12.1): 8 model runs per person,
 
     pose_detection -> pose ROI -> pose_landmark_full (+ heatmap refinement, kernel 9)
       -> face: ROI from pose -> face_detection_short_range -> face-mesh ROI -> face_landmark
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from holotune.landmarks import NUM_FACE, NUM_HAND, NUM_KEYPOINTS, NUM_POSE, PoseLandmark
-from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+from holotune.models.spec import MODEL_SPECS, MODULE_MODELS, MODULE_SPECS
 from holotune.runtime.detection import (
     FACE_DETECTOR,
     POSE_DETECTOR,
@@ -52,9 +52,8 @@ FACE_DETECTION_MIN_SCORE = 0.5
 FACE_PRESENCE_THRESHOLD = 0.5
 HAND_PRESENCE_THRESHOLD = 0.5
 WRIST_VISIBILITY_THRESHOLD = 0.1
-HEATMAP_KERNEL = 9  # the graph says 7, but stock Python drops that option (reference §1.2)
+HEATMAP_KERNEL = 9  # the graph says 7, but stock Python drops that option (docs/mediapipe_holistic.md §6.3)
 HEATMAP_MIN_CONFIDENCE = 0.5
-HAND_Z_NORMALIZATION = 0.4
 # These run one after the other with nothing beside them, so they get the spare cores.
 POSE_STAGE_MODELS = ("pose_detection", "pose_landmark_full")
 # Outputs Holistic reads, where a model has others: the rest are pruned from the graph, not computed
@@ -206,9 +205,7 @@ class Holistic:
                               right_hand=hands.get("right"))
 
     def _run(self, sessions: dict[str, ModelSession], name: str, crops_u8: list[np.ndarray]) -> dict[str, np.ndarray]:
-        lo, hi = MODEL_SPECS[name].input_range
-        batch = np.stack(crops_u8).astype(np.float32)
-        batch = batch * np.float32((hi - lo) / 255.0) + np.float32(lo)
+        batch = MODEL_SPECS[name].to_input(np.stack(crops_u8))
         return sessions[name].run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
 
     def _crop(self, image: np.ndarray, rect: Rect, size: tuple[int, int], name: str) -> tuple[np.ndarray, Crop]:
@@ -282,7 +279,7 @@ class Holistic:
             return None
         h, w = MODEL_SPECS["hand_landmark_full"].input_size
         raw = out["landmarks"][0].reshape(-1, 3).astype(np.float32)
-        points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / HAND_Z_NORMALIZATION], axis=1)
+        points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / MODULE_SPECS["hands"].z_normalize], axis=1)
         return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
 
 

@@ -65,6 +65,25 @@ def decode_image(source: str | os.PathLike | BinaryIO, name: str, max_pixels: in
     return rgb
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag; values 5-8 swap width and height when applied
+
+
+def orientation(img: Image.Image) -> int:
+    """The image's EXIF orientation (1 = upright, also when there is no tag or it is invalid)."""
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def image_size(source: str | os.PathLike | BinaryIO) -> tuple[int, int]:
+    """(width, height) of the image as :func:`decode_image` returns it (EXIF orientation applied), from the header."""
+    with Image.open(source) as img:
+        width, height = img.size
+        return (height, width) if orientation(img) >= 5 else (width, height)
+
+
 def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     """Convert a PIL image of any common mode to (H, W, 3) uint8 RGB."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

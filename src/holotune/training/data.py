@@ -4,26 +4,37 @@ Each labelled part of each image (a face, a hand, a body) is one sample: the ROI
 track (:mod:`holotune.data.crops`), jittered and photometrically augmented in training
 (:mod:`holotune.data.augment`), and the labels mapped into the crop. Targets are in the units
 the model's landmarks decode to: x, y in [0, 1] of the crop, z as MediaPipe's
-``TensorsToLandmarks`` scales it (see :data:`Z_SCALE`).
+``TensorsToLandmarks`` scales it (``ModuleSpec.z_normalize``).
 """
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions, flip_sample, jitter_rect, photometric
-from holotune.data.crops import MODULE_PARTS, cut_crop, module_rois, to_crop
+from holotune.data.crops import cut_crop, module_rois, to_crop
 from holotune.landmarks import PARTS
-from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
+from holotune.models.spec import get_module
+from holotune.runtime.image import decode_image, image_size
 
+
+@dataclass(frozen=True)
+class NegativeSampling:
+    """How presence-negative crops are drawn: squares about a positive ROI's size that overlap no part."""
+
+    seed_salt: int = 7  # keeps the negatives' stream apart from the augmentation streams of the same seed
+    attempts_per_crop: int = 20  # rejection sampling: give up after this many tries per wanted crop
+    size_range: tuple[float, float] = (0.7, 1.3)  # side / the positive ROI's side
+
+
+NEGATIVE_SAMPLING = NegativeSampling()
 
 
 @dataclass
@@ -47,12 +58,12 @@ class LabelledImage:
     sample_id: str = ""
 
 
-def decode(image: bytes | np.ndarray) -> np.ndarray:
-    """Encoded bytes or an array -> (H, W, 3) uint8 RGB."""
+def decode(image: bytes | np.ndarray, name: str = "record") -> np.ndarray:
+    """Encoded bytes or an array -> (H, W, 3) uint8 RGB, decoded as ingest and the runtime decode
+    (:func:`holotune.runtime.image.decode_image`: EXIF orientation applied)."""
     if isinstance(image, np.ndarray):
         return image
-    with Image.open(io.BytesIO(image)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return decode_image(io.BytesIO(image), name)
 
 
 class CropDataset(Dataset):
@@ -77,11 +88,10 @@ class CropDataset(Dataset):
 
     def __init__(self, images: list[LabelledImage], module: str, augment: AugmentOptions = NO_AUGMENTATION,
                  seed: int = 0, cache_images: bool = False, views: int | None = None, negatives: float = 0.0):
-        if module not in MODULE_PARTS:
-            raise ValueError(f"unknown module {module!r}; one of {sorted(MODULE_PARTS)}")
+        self.module_spec = get_module(module)
         self.images, self.module, self.augment, self.seed = images, module, augment, seed
         self.views = views
-        self.spec = MODEL_SPECS[MODULE_MODELS[module]]
+        self.spec = self.module_spec.model_spec
         self.epoch = 0
         self._cache: dict[int, np.ndarray] | None = {} if cache_images else None
         # One item per (image, part) that carries a full label; sizes come from a decode, once.
@@ -96,18 +106,17 @@ class CropDataset(Dataset):
 
     def _negative_rects(self, rois: dict[int, list], count: int) -> list:
         """``count`` (image index, Rect) pairs: squares the size of a positive ROI that overlap none."""
-        from dataclasses import replace
-
-        rng = np.random.default_rng([self.seed, 7])
+        sampling = NEGATIVE_SAMPLING
+        rng = np.random.default_rng([self.seed, sampling.seed_salt])
         candidates = [i for i, r in rois.items() if r]
         out = []
-        for attempt in range(count * 20):
+        for attempt in range(count * sampling.attempts_per_crop):
             if len(out) == count or not candidates:
                 break
             i = candidates[attempt % len(candidates)]
             w_img, h_img = self._size(i)
             _, pos = rois[i][0]
-            side = pos.width * w_img * rng.uniform(0.7, 1.3)  # pixels
+            side = pos.width * w_img * rng.uniform(*sampling.size_range)  # pixels
             cx, cy = rng.uniform(side / 2, max(side / 2, w_img - side / 2)), rng.uniform(side / 2, max(side / 2, h_img - side / 2))
             clear = all(abs(cx - r.x_center * w_img) > (side + r.width * w_img) / 2
                         or abs(cy - r.y_center * h_img) > (side + r.height * h_img) / 2 for _, r in rois[i])
@@ -129,13 +138,12 @@ class CropDataset(Dataset):
             return image.shape[1], image.shape[0]
         if self._cache is not None:
             return self._image(i).shape[1::-1]  # decode now: the cache keeps it
-        with Image.open(io.BytesIO(image)) as img:
-            return img.size
+        return image_size(io.BytesIO(image))
 
     def _image(self, i: int) -> np.ndarray:
         if self._cache is not None and i in self._cache:
             return self._cache[i]
-        image = decode(self.images[i].image)
+        image = decode(self.images[i].image, self.images[i].sample_id or f"image {i}")
         if self._cache is not None:
             self._cache[i] = image
         return image
@@ -158,18 +166,8 @@ class CropDataset(Dataset):
         crop = photometric(crop, self.augment, rng)
         rows = PARTS[part]
         target = to_crop(keypoints[rows].astype(np.float64), rect, padding)
-        lo, hi = self.spec.input_range
-        pixels = crop.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))),
-            "target": torch.from_numpy(target.astype(np.float32)),
-            "mask": torch.from_numpy(mask[rows].astype(np.float32)),
-            "reference": torch.tensor(float(item.reference)),
-            "present": torch.tensor(1.0),
-            "label": torch.tensor(-1 if item.label is None else int(item.label), dtype=torch.int64),
-            "index": torch.tensor(index),
-            "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
-        }
+        return self._item(index, view, crop, target, mask[rows], present=True, label=item.label,
+                          reference=item.reference)
 
     def _negative(self, index: int) -> dict:
         i, rect = self.negatives[index - (len(self.items) - len(self.negatives))]
@@ -177,14 +175,22 @@ class CropDataset(Dataset):
         rng = np.random.default_rng([self.seed, view, index])
         crop, _ = cut_crop(self._image(i), rect, self.spec.input_size, self.spec.keep_aspect_ratio)
         crop = photometric(crop, self.augment, rng)
-        lo, hi = self.spec.input_range
-        pixels = crop.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
-        k = sum(len(range(*PARTS[p].indices(543))) for p in MODULE_PARTS[self.module][:1])
+        k = self.module_spec.num_points
+        return self._item(index, view, crop, np.zeros((k, 3), np.float32), np.zeros(k), present=False)
+
+    def _item(self, index: int, view: int, crop: np.ndarray, target: np.ndarray, mask: np.ndarray, *,
+              present: bool, label: int | None = None, reference: bool = False) -> dict:
+        """The item dict (see the class docstring) of one uint8 crop and its crop-unit labels."""
+        pixels = self.spec.to_input(crop)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))),
-            "target": torch.zeros(k, 3), "mask": torch.zeros(k), "reference": torch.tensor(0.0),
-            "present": torch.tensor(0.0), "label": torch.tensor(-1, dtype=torch.int64),
-            "index": torch.tensor(index), "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
+            "target": torch.from_numpy(target.astype(np.float32)),
+            "mask": torch.from_numpy(np.asarray(mask, dtype=np.float32)),
+            "reference": torch.tensor(float(reference)),
+            "present": torch.tensor(float(present)),
+            "label": torch.tensor(-1 if label is None else int(label), dtype=torch.int64),
+            "index": torch.tensor(index),
+            "key": torch.tensor(view * len(self.items) + index, dtype=torch.int64),
         }
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,20 +28,18 @@ from holotune.adapters import (
     trainable_trunk_layers,
 )
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
-from holotune.models.spec import MODULE_MODELS
+from holotune.config import ConfigError, build
+from holotune.models.spec import MODULE_MODELS, MODULE_SPECS, UnknownModuleError, get_module
 from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.module import TrainHParams
-
-MODULES = tuple(MODULE_MODELS)
-
 
 class FinetuneConfigError(ValueError):
     """A configuration that cannot train; raised before any work, naming the field."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelOptions:
-    """What to build.
+    """What to build (``conf/module``, ``conf/task`` and the LoRA keys of ``conf/finetune``).
 
     Attributes:
         module: ``face_mesh`` | ``hands`` | ``pose``.
@@ -51,18 +51,18 @@ class ModelOptions:
         class_names: classification only; class index order.
     """
 
-    module: str = "face_mesh"
-    lora: LoraOptions = LoraOptions()
-    freeze_backbone: bool = True
-    use_lora: bool = True
-    task_type: str = "regression"
-    num_classes: int | None = None
-    class_names: tuple[str, ...] | None = None
+    module: str
+    lora: LoraOptions
+    freeze_backbone: bool
+    use_lora: bool
+    task_type: str
+    num_classes: int | None
+    class_names: tuple[str, ...] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    """Where data comes from and results go, and how the run executes.
+    """Where data comes from and results go, and how the run executes (``conf/finetune``, ``conf/trainer``).
 
     Attributes:
         shards_dir: folder of ``{train,val}-*.tfrecord`` shards.
@@ -91,39 +91,79 @@ class RunOptions:
         limit_train_batches: cap batches per epoch (smoke tests), or ``None``.
     """
 
-    shards_dir: str = "data/shards"
-    manifest: str | None = "data/interim/manifest.jsonl"
-    out_dir: str = "models/face_mesh"
-    checkpoint_dir: str = "models/face_mesh/checkpoints"
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str = "holotune-finetune"
-    tensorboard_dir: str = "logs/tensorboard"
-    mixed_precision: bool = False
-    cache_dataset: bool = True
-    cache_views: int = 1
-    negative_fraction: float = 0.25
-    resume: bool = False
-    max_time: str | None = None
-    augment: AugmentOptions = field(default_factory=AugmentOptions)
-    validation_split: float | None = None
-    accelerator: str = "cpu"
-    devices: int | str = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    num_workers: int = 0
-    limit_train_batches: int | float | None = None
+    shards_dir: str
+    manifest: str | None
+    out_dir: str
+    checkpoint_dir: str
+    tracking_uri: str
+    experiment: str
+    tensorboard_dir: str
+    mixed_precision: bool
+    cache_dataset: bool
+    cache_views: int
+    negative_fraction: float
+    resume: bool
+    max_time: str | None
+    augment: AugmentOptions
+    validation_split: float | None
+    accelerator: str
+    devices: int | str
+    strategy: str
+    num_nodes: int
+    num_workers: int
+    limit_train_batches: int | float | None
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Everything the ``finetune`` stage takes, built from the composed config in one call."""
+
+    model: ModelOptions
+    hparams: TrainHParams
+    run: RunOptions
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "FinetuneOptions":
+        """From the resolved config's ``module``, ``task``, ``trainer`` and ``finetune`` sections.
+
+        The ``finetune`` section is flat, with the original API's knob names; each key goes to the
+        dataclass that has a field of that name, and the LoRA keys to :class:`LoraOptions` under
+        peft's names. A key that no dataclass takes is an error naming it.
+        """
+        f, module, task = dict(cfg["finetune"]), cfg["module"], cfg["task"]
+        lora = {"r": f.pop("lora_rank", None), "lora_alpha": f.pop("lora_alpha", None),
+                "lora_dropout": f.pop("lora_dropout", None), "placement": f.pop("lora_placement", None),
+                "target_modules": module.get("target_modules")}
+        model = build(ModelOptions, {"module": module.get("name"), "task_type": task.get("type"),
+                                     "num_classes": task.get("num_classes"), "class_names": task.get("class_names"),
+                                     "freeze_backbone": f.pop("freeze_backbone", None),
+                                     "use_lora": f.pop("use_lora", None), "lora": lora}, "finetune")
+        hparams = build(TrainHParams, f, "finetune", allow_extra=True)
+        run = build(RunOptions, {**f, **cfg["trainer"]}, "finetune", allow_extra=True)
+        taken = {x.name for x in fields(TrainHParams)} | {x.name for x in fields(RunOptions)}
+        unknown = sorted(set(f) - taken)
+        if unknown:
+            raise ConfigError(f"finetune: unknown key(s) {unknown}")
+        unknown = sorted(set(module) - {"name", "target_modules"}) + sorted(set(task) - {"type", "num_classes",
+                                                                                         "class_names"})
+        if unknown:
+            raise ConfigError(f"module/task: unknown key(s) {unknown}")
+        return cls(model, hparams, run)
 
 
 def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) -> None:
     """Fail before any work, naming the bad field."""
-    if model.module not in MODULES:
-        raise FinetuneConfigError(f"module: unknown module {model.module!r}; one of {list(MODULES)}")
+    try:
+        spec = get_module(model.module)
+    except UnknownModuleError as error:
+        raise FinetuneConfigError(str(error)) from None
     if model.task_type not in ("regression", "classification"):
         raise FinetuneConfigError(f"task_type must be 'regression' or 'classification', got {model.task_type!r}")
     if model.task_type == "classification":
-        if model.module != "hands":
-            raise FinetuneConfigError(f"task_type=classification needs module=hands (the gesture head sits on the "
-                                      f"hand model's 1152-wide feature), got module={model.module!r}")
+        if spec.class_feature is None:
+            takes = sorted(m.name for m in MODULE_SPECS.values() if m.class_feature)
+            raise FinetuneConfigError(f"task_type=classification needs a module with a class-head feature "
+                                      f"({', '.join(takes)}), got module={model.module!r}")
         if not model.class_names:
             raise FinetuneConfigError("task_type=classification needs class_names")
         if model.num_classes is not None and model.num_classes != len(model.class_names):
@@ -260,6 +300,11 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     return metrics
 
 
+def summary(metrics: dict) -> str:
+    """One line of the run's final split metrics (``train/nme=...``, ``val/objective=...``)."""
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if "/" in k and isinstance(v, float))
+
+
 def resplit(images: list[LabelledImage], validation_split: float, seed: int) -> tuple[list, list]:
     """Deterministic train/val split by a hash of each sample id."""
     import hashlib
@@ -282,7 +327,8 @@ def _class_head(options: ModelOptions, train: CropDataset):
         raise FinetuneConfigError(f"labels {bad} in the data are out of range for class_names {list(options.class_names)}")
     if all(lab is None for lab in labels):
         raise FinetuneConfigError("task_type=classification but no training sample has a class label")
-    return ClassHead(1152, list(options.class_names))
+    spec = get_module(options.module)
+    return ClassHead(spec.class_feature_width, list(options.class_names), feature=spec.class_feature)
 
 
 def _save(model, options: ModelOptions, out_dir: Path) -> None:

@@ -9,15 +9,14 @@ from torch import Tensor, nn
 
 
 class ClassHead(nn.Module):
-    """A new classification head on a trunk feature (hands: ``global_average_pooling2d``, 1152 wide).
+    """A new classification head on a trunk feature (the module's ``ModuleSpec.class_feature``).
 
     Attributes:
         feature: the :meth:`forward_features` key it reads.
         class_names: one name per class, index order.
     """
 
-    def __init__(self, in_features: int, class_names: list[str], feature: str = "global_average_pooling2d",
-                 dropout: float = 0.2):
+    def __init__(self, in_features: int, class_names: list[str], feature: str, dropout: float = 0.2):
         super().__init__()
         self.feature = feature
         self.class_names = list(class_names)

@@ -24,14 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from holotune.adapters import TRAINED_OUTPUTS, trainable_trunk_layers
+from holotune.adapters import trainable_trunk_layers
+from holotune.models.spec import get_module
 from holotune.evaluation.metrics import nme
 from holotune.training.heads import ClassHead
 from holotune.training.outputs import decode_landmarks, presence_logit
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainHParams:
     """How to train (kept apart from what to build: :class:`holotune.adapters.LoraOptions`).
+
+    Fields without a default are set by ``conf/finetune`` (the one source of their defaults).
 
     Attributes:
         epochs, batch_size, learning_rate: as the fine-tuning API names them.
@@ -45,17 +48,17 @@ class TrainHParams:
         seed: everything random (data order, augmentation, LoRA init).
     """
 
-    epochs: int = 5
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 20
-    gradient_clip: float = 1.0
-    distill_weight: float = 1.0
-    presence_weight: float = 0.1
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_steps: int
+    gradient_clip: float
+    distill_weight: float
+    presence_weight: float
     z_weight: float = 0.5
     class_weight: float = 1.0
-    seed: int = 0
+    seed: int
 
 
 def landmark_loss(pred: Tensor, target: Tensor, mask: Tensor, z_weight: float) -> Tensor:
@@ -109,7 +112,7 @@ class LandmarkLitModule(pl.LightningModule):
         base = self._base()
         if self._features is None:
             features = base.forward_features(batch["image"])
-            outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
+            outputs = base.forward_head(features, get_module(self.module_name).trained_outputs)
             if self.classifier is not None:
                 outputs = (*outputs, self.classifier(features[self.classifier.feature]))
             return outputs, None
@@ -122,7 +125,7 @@ class LandmarkLitModule(pl.LightningModule):
             for pos, j in enumerate(missing):
                 cache[keys[j]] = {name: f[pos] for name, f in fresh.items()}
         features = {name: torch.stack([cache[k][name] for k in keys]) for name in base.feature_names}
-        outputs = base.forward_head(features, TRAINED_OUTPUTS[self.module_name])
+        outputs = base.forward_head(features, get_module(self.module_name).trained_outputs)
         if self.classifier is not None:
             outputs = (*outputs, self.classifier(features[self.classifier.feature]))
         return outputs, features
