@@ -55,7 +55,8 @@ def _labelled_images(module: str, n: int):
             images.append(LabelledImage(buffer.getvalue(), kp, mask, reference=i % 2 == 0))
         return images
     folder = Path(tempfile.mkdtemp())
-    labels = build_default_data(folder, DefaultDataOptions(variants_per_condition=3, lfw_faces=60))
+    labels = build_default_data(folder, DefaultDataOptions(seed=0, variants_per_condition=3, lfw_faces=60,
+                                                           lfw_variants_per_condition=3))
     rows = [json.loads(line) for line in labels.read_text().splitlines()]
     from holotune.landmarks import PARTS
 

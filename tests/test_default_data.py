@@ -1,4 +1,5 @@
-"""The embedded default dataset (holotune.data.default): factorial, labels, conditions, geometry, determinism."""
+"""The embedded default dataset (holotune.data.default): factorial, labels, conditions, geometry, determinism,
+options and sampling bounds."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
+from holotune.config import build, conf_fields
 from holotune.data.default import (
     CONDITIONS,
+    MASK_MIDLINE,
     MOUTH_POINTS,
     DefaultDataOptions,
     Jitter,
+    VariantDistribution,
     VariantParams,
     build_default_data,
     lfw_sources,
@@ -23,7 +28,8 @@ from holotune.data.default import (
     render_variant,
     sample_params,
 )
-from holotune.landmarks import FACE_SLICE, NUM_KEYPOINTS, PARTS
+from holotune.data.default.occluders import FACE_OVAL_LOOP
+from holotune.landmarks import FACE_SLICE, FACEMESH_LIPS, NUM_KEYPOINTS, PARTS, FaceLandmark, face_region
 
 SMALL = DefaultDataOptions(seed=3, variants_per_condition=1, lfw_faces=4, lfw_variants_per_condition=1, image_size=320)
 PHOTOS = ("grace_hopper", "astronaut", "camera")
@@ -221,8 +227,99 @@ def test_stale_images_are_removed(tmp_path):
 
 def test_options_are_validated():
     with pytest.raises(ValueError, match="lfw_faces"):
-        DefaultDataOptions(lfw_faces=101)
+        replace(SMALL, lfw_faces=101)
     with pytest.raises(ValueError):
-        DefaultDataOptions(variants_per_condition=0)
+        replace(SMALL, variants_per_condition=0)
+    with pytest.raises(ValueError, match="image_size"):
+        replace(SMALL, image_size=32)
     with pytest.raises(ValueError, match="condition"):
         sample_params(np.random.default_rng(0), "foggy")
+
+
+def test_conf_sets_exactly_the_options_without_default():
+    """conf/ingest/default.yaml is the one source of the build's defaults: keyword-only, no second default."""
+    section = yaml.safe_load((Path(__file__).resolve().parents[1] / "conf/ingest/default.yaml").read_text())
+    section = section["default_data"]
+    assert sorted(section) == sorted(conf_fields(DefaultDataOptions))
+    assert build(DefaultDataOptions, section, "ingest.default_data") == DefaultDataOptions(**section)
+    with pytest.raises(TypeError):
+        DefaultDataOptions(seed=0, variants_per_condition=1, lfw_faces=1)  # lfw_variants_per_condition missing
+    with pytest.raises(TypeError):
+        DefaultDataOptions(0, 1, 1, 1)  # keyword-only
+
+
+def test_each_range_of_the_distribution_bounds_its_draw_only():
+    """Narrowing one range to a point fixes that draw and leaves every other draw of the variant alone."""
+    base = VariantDistribution()
+    for condition, field, value, get in (
+        ("clean", "rotation_deg", (5.0, 5.0), lambda p: p.jitter.rotation_deg),
+        ("mask", "mask_top", (0.5, 0.5), lambda p: p.occluder.top),
+        ("both", "gain", (0.3, 0.3), lambda p: p.low_light.gain),
+    ):
+        narrow = replace(base, **{field: value})
+        for seed in range(20):
+            default = sample_params(np.random.default_rng(seed), condition)
+            fixed = sample_params(np.random.default_rng(seed), condition, narrow)
+            assert get(fixed) == value[0]
+            assert get(default) != value[0]
+            assert _without(fixed, field) == _without(default, field)
+
+
+def _without(params: VariantParams, field: str) -> VariantParams:
+    if field == "rotation_deg":
+        return replace(params, jitter=replace(params.jitter, rotation_deg=0.0))
+    if field == "mask_top":
+        return replace(params, occluder=replace(params.occluder, top=0.0))
+    return replace(params, low_light=replace(params.low_light, gain=0.0))
+
+
+def test_draws_stay_inside_the_distribution():
+    d = VariantDistribution()
+    rng = np.random.default_rng(5)
+    glasses = 0
+    for _ in range(300):
+        p = sample_params(rng, "both")
+        assert d.scale[0] <= p.jitter.scale <= d.scale[1]
+        assert d.rotation_deg[0] <= p.jitter.rotation_deg <= d.rotation_deg[1]
+        assert all(d.shift[0] <= s <= d.shift[1] for s in p.jitter.shift)
+        assert d.mask_chin_push[0] <= p.occluder.chin_push <= d.mask_chin_push[1]
+        assert all(d.mask_side_drop[0] <= s < d.mask_side_drop[1] for s in p.occluder.side_drop)
+        assert len(p.occluder.pleats) == d.mask_pleats and list(p.occluder.pleats) == sorted(p.occluder.pleats)
+        assert d.gain[0] <= p.low_light.gain <= d.gain[1] and d.gamma[0] <= p.low_light.gamma <= d.gamma[1]
+        assert p.low_light.blur_sigma == 0.0 or d.blur_sigma[0] <= p.low_light.blur_sigma <= d.blur_sigma[1]
+        assert p.low_light.downscale == 1.0 or d.downscale[0] <= p.low_light.downscale <= d.downscale[1]
+        glasses += p.occluder.sunglasses is not None
+    assert 0.2 < glasses / 300 < 0.4  # sunglasses_probability 0.3
+    never = replace(d, sunglasses_probability=0.0)
+    always = replace(d, sunglasses_probability=1.0)
+    assert all(sample_params(rng, "mask", never).occluder.sunglasses is None for _ in range(20))
+    assert all(sample_params(rng, "mask", always).occluder.sunglasses is not None for _ in range(20))
+
+
+def test_occluder_landmarks_are_where_their_names_say():
+    """The named face-mesh points the occluders are placed from lie in the right mesh regions, and the
+    face oval runs forehead -> subject's left cheek -> chin -> right cheek (the mask's lower edge)."""
+    assert set(MOUTH_POINTS) <= {i for edge in FACEMESH_LIPS for i in edge}
+    for name in ("FOREHEAD", "FOREHEAD_LEFT", "RIGHT_CHEEK", "LEFT_CHEEK", "CHIN"):
+        assert face_region(FaceLandmark[name]) == "face_oval", name
+    assert face_region(FaceLandmark.NOSE_BRIDGE) == face_region(FaceLandmark.SUBNASALE) == "nose"
+    loop = list(FACE_OVAL_LOOP)
+    assert loop[:2] == [FaceLandmark.FOREHEAD, FaceLandmark.FOREHEAD_LEFT] and len(loop) == len(set(loop)) == 36
+    assert loop.index(FaceLandmark.LEFT_CHEEK) < loop.index(FaceLandmark.CHIN) < loop.index(FaceLandmark.RIGHT_CHEEK)
+    assert MASK_MIDLINE[0] == FaceLandmark.NOSE_TIP and MASK_MIDLINE[-1] == FaceLandmark.CHIN_LOWER
+    assert len(set(MASK_MIDLINE)) == len(MASK_MIDLINE)
+
+
+def test_midline_points_run_down_the_middle_of_a_frontal_face(sources):
+    face = sources[0].keypoints[FACE_SLICE]  # grace_hopper, roughly frontal
+    assert sources[0].subject == "grace_hopper"
+    width = np.linalg.norm(face[FaceLandmark.LEFT_CHEEK, :2] - face[FaceLandmark.RIGHT_CHEEK, :2])
+    midline = [FaceLandmark[name] for name in (
+        "FOREHEAD", "NOSE_BRIDGE", "NOSE_APEX", "NOSE_TIP", "NOSE_UNDERSIDE", "COLUMELLA", "SUBNASALE", "PHILTRUM",
+        "UPPER_LIP_TOP", "UPPER_LIP_INNER", "LOWER_LIP_INNER", "LOWER_LIP_BOTTOM", "LABIOMENTAL_FOLD", "CHIN_UPPER",
+        "CHIN_CENTRE", "CHIN_LOWER", "CHIN")]  # top to bottom, as FaceLandmark's docstring lists them
+    assert set(MASK_MIDLINE) < set(midline)
+    ys = face[midline, 1]
+    assert np.all(np.diff(ys) > 0), dict(zip([m.name for m in midline], ys))
+    centre_x = (face[FaceLandmark.LEFT_CHEEK, 0] + face[FaceLandmark.RIGHT_CHEEK, 0]) / 2
+    assert np.abs(face[midline, 0] - centre_x).max() < 0.15 * width

@@ -1,10 +1,11 @@
-"""TFRecord IO: CRC32C, the tf.train.Example wire format, framing, errors, shards and the torch datasets.
+"""TFRecord IO: CRC32C, the tf.train.Example codec, framing, errors, shards and the torch datasets.
 
 Byte compatibility with TensorFlow is pinned three ways without TensorFlow installed: literal bytes
 (derived once, checked against an independent bitwise CRC and the protobuf library), a file written by
 TensorFlow (two records of an event file), and ``tf.train.Example`` messages serialized by the protobuf
-runtime from a descriptor equal to TensorFlow's ``feature.proto``/``example.proto``. The last test
-parses our shards with TensorFlow itself when it is installed.
+runtime from a descriptor written here, independently of the module's, after TensorFlow's
+``feature.proto``/``example.proto`` (the module's descriptor must equal it). The last test parses our
+shards with TensorFlow itself when it is installed.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from holotune.data.tfrecord import (
     encode_example,
     find_tfrecord_files,
     frame_record,
+    framing,
     iter_tfrecord,
     masked_crc32c,
     read_records,
     write_shards,
     write_tfrecord,
 )
+from holotune.data.tfrecord import example as E
 
 # --------------------------------------------------------------------------------------------------
 # independent references
@@ -95,7 +98,7 @@ def pb():
     pool.Add(proto)
     names = ("BytesList", "FloatList", "Int64List", "Feature", "Features", "Example")
     classes = {n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.{n}")) for n in names}
-    return type("tf_train", (), classes)
+    return type("tf_train", (), {**classes, "file": proto})
 
 
 def api_example_bytes(pb, image_bytes: bytes, keypoints: np.ndarray, order=None, **extra) -> bytes:
@@ -173,13 +176,27 @@ def test_crc32c_known_vectors():
     assert crc32c(bytes(range(31, -1, -1))) == 0x113FDB5C
 
 
-@pytest.mark.parametrize("n", [4, 5, 600, 16383, 16384, 16385, 4 * 16384 + 3, 300_001])
-def test_crc32c_numpy_path_matches_the_table_loop(n):
+@pytest.mark.parametrize("n", [0, 4, 5, 600, 16385, 300_001])
+def test_crc32c_library_and_fallback_agree_with_the_bitwise_reference(n):
     data = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
-    assert T._numpy_crc()(data) == T._crc32c_python(data)
-    assert crc32c(memoryview(data)) == T._crc32c_python(data)
+    expected = crc32c_bitwise(data) if n < 20_000 else framing._crc32c_python(data)
+    assert crc32c(data) == crc32c(memoryview(data)) == crc32c(bytearray(data)) == expected
     if n < 20_000:
-        assert crc32c(data) == crc32c_bitwise(data)
+        assert framing._crc32c_python(data) == expected
+
+
+def test_crc32c_falls_back_to_the_table_loop_without_google_crc32c():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['google_crc32c'] = None; from holotune.data.tfrecord import crc32c, framing; "
+            "assert framing._crc32c is framing._crc32c_python and crc32c(b'123456789') == 0xE3069283")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_crc32c_uses_google_crc32c():
+    google_crc32c = pytest.importorskip("google_crc32c")
+    assert framing._crc32c is google_crc32c.value
 
 
 def test_masked_crc32c_matches_tensorflow():
@@ -242,8 +259,27 @@ def test_tiny_example_wire_format_pinned(pb):
     feature = pb.Feature(int64_list=pb.Int64List(value=[543]))
     example = pb.Example(features=pb.Features(feature={"num_keypoints": feature}))
     assert example.SerializeToString() == NUM_KEYPOINTS_ONLY
-    assert T._example({"num_keypoints": T._int64_feature([543])}) == NUM_KEYPOINTS_ONLY
-    assert T._decode_features(NUM_KEYPOINTS_ONLY) == {"num_keypoints": ("int64_list", [543])}
+    assert E.serialize({"num_keypoints": E.Feature(int64_list=E.Int64List(value=[543]))}) == NUM_KEYPOINTS_ONLY
+    assert list(E.Example.FromString(NUM_KEYPOINTS_ONLY).features.feature["num_keypoints"].int64_list.value) == [543]
+
+
+def test_module_descriptor_equals_tensorflows(pb):
+    """The module's message classes come from the same schema as the independent one above (name aside)."""
+    from google.protobuf import descriptor_pb2
+
+    ours = descriptor_pb2.FileDescriptorProto()
+    E.Example.DESCRIPTOR.file.CopyToProto(ours)
+    assert (ours.package, ours.syntax) == ("tensorflow", "proto3")
+    assert {m.name: m for m in ours.message_type} == {m.name: m for m in pb.file.message_type}
+
+
+def test_map_entries_sorted_bytewise_whatever_the_backend():
+    """``label`` before ``label_name`` (C++/TensorFlow order), although upb's deterministic mode swaps them."""
+    record = make_record(1)
+    data = encode_example(record)
+    assert data.index(b"\x0a\x05label\x12") < data.index(b"\x0a\x0alabel_name")
+    features = E._features(record)
+    assert E.Example.FromString(data) == E.Example(features=E.Features(feature=features))
 
 
 def test_minimal_record_wire_format_pinned(pb):
@@ -423,10 +459,12 @@ def test_schema_errors_name_file_record_and_feature(tmp_path, pb):
         with pytest.raises(TFRecordError) as info:
             next(records)
         assert str(info.value) == f"{path} record 1: {message}"
-    with pytest.raises(TFRecordError, match="^malformed Example: field 1 runs 3 bytes past the end$"):
+    with pytest.raises(TFRecordError, match=r"^malformed tf.train.Example \(.+\)$"):  # a field past the end
         decode_example(b"\x0a\x05\x00\x00")
-    with pytest.raises(TFRecordError, match="x.tfrecord record 7: truncated varint"):
+    with pytest.raises(TFRecordError, match="^x.tfrecord record 7: malformed tf.train.Example"):  # truncated varint
         decode_example(b"\x0a\x80", source="x.tfrecord record 7")
+    with pytest.raises(TFRecordError, match="malformed tf.train.Example"):  # a feature name that is not UTF-8
+        decode_example(b"\x0a\x06\x0a\x04\x0a\x02\xff\xfe")
 
 
 def test_encode_errors_leave_no_file(tmp_path):
@@ -509,7 +547,8 @@ def test_uncompressed_file_starting_with_the_gzip_magic(tmp_path):
 def test_find_tfrecord_files(tmp_path):
     (tmp_path / "b.tfrecord").write_bytes(b"")
     (tmp_path / "a.tfrecord.gz").write_bytes(b"")
-    (tmp_path / ".c.tfrecord.123.tmp").write_bytes(b"")
+    (tmp_path / ".c.tfrecord.123.tmp").write_bytes(b"")  # a writer's temp file
+    (tmp_path / "d.tfrecord.123.tmp").write_bytes(b"")  # a temp file not hidden (another writer)
     (tmp_path / "notes.txt").write_bytes(b"")
     assert [p.name for p in find_tfrecord_files(tmp_path)] == ["a.tfrecord.gz", "b.tfrecord"]
     with pytest.raises(TFRecordError, match="named twice"):
@@ -541,6 +580,7 @@ def test_dataset_random_access_equals_sequential_read(shards):
     assert [ids[i] for i in range(len(ids))] == [r.sample_id for r in records]
     copy = pickle.loads(pickle.dumps(ds))  # DataLoader workers under spawn get a pickled copy, no handles
     assert copy._files._handles == {} and copy[3].sample_id == records[3].sample_id
+    assert type(copy).__module__ == "holotune.data.tfrecord.datasets"
     ds.close()
 
 
@@ -614,7 +654,8 @@ def test_import_needs_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, holotune.data.tfrecord as t; t.crc32c(bytes(1000)); assert 'torch' not in sys.modules"
+    code = ("import sys, holotune.data.tfrecord as t; t.read_records; t.crc32c(bytes(1000)); "
+            "assert 'torch' not in sys.modules; t.TFRecordDataset; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 

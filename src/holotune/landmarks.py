@@ -223,11 +223,37 @@ FACEMESH_NOSE = frozenset(
 # fmt: on
 
 class FaceLandmark(enum.IntEnum):
-    """The face-mesh points that metrics and ROIs name (the subject's left/right)."""
+    """The face-mesh points that metrics, ROIs and the default data's occluders name (the subject's left/right).
+
+    The midline members run from the forehead down: FOREHEAD, NOSE_BRIDGE, NOSE_APEX, NOSE_TIP,
+    NOSE_UNDERSIDE, COLUMELLA, SUBNASALE, PHILTRUM, UPPER_LIP_TOP, UPPER_LIP_INNER, LOWER_LIP_INNER,
+    LOWER_LIP_BOTTOM, LABIOMENTAL_FOLD, CHIN_UPPER, CHIN_CENTRE, CHIN_LOWER, CHIN.
+    """
 
     RIGHT_EYE_OUTER = 33
     LEFT_EYE_OUTER = 263
     NOSE_TIP = 1
+    FOREHEAD = 10  # top of the face oval, on the midline
+    FOREHEAD_LEFT = 338  # the face-oval point next to FOREHEAD on the subject's left
+    RIGHT_CHEEK = 234  # the face oval's widest point on the subject's right (image left, near the ear)
+    LEFT_CHEEK = 454  # the face oval's widest point on the subject's left
+    CHIN = 152  # bottom of the face oval (menton)
+    NOSE_BRIDGE = 168  # between the eyes
+    NOSE_APEX = 4  # the nose's most forward point, just above NOSE_TIP
+    NOSE_UNDERSIDE = 19  # just below NOSE_TIP
+    COLUMELLA = 94  # the strip between the nostrils
+    SUBNASALE = 2  # where the columella meets the upper lip
+    PHILTRUM = 164  # between SUBNASALE and the upper lip
+    UPPER_LIP_TOP = 0  # outer contour of the upper lip, centre
+    UPPER_LIP_INNER = 13  # inner contour of the upper lip, centre
+    LOWER_LIP_INNER = 14  # inner contour of the lower lip, centre
+    LOWER_LIP_BOTTOM = 17  # outer contour of the lower lip, centre
+    RIGHT_MOUTH_CORNER = 61
+    LEFT_MOUTH_CORNER = 291
+    LABIOMENTAL_FOLD = 18  # the crease between the lower lip and the chin
+    CHIN_UPPER = 200
+    CHIN_CENTRE = 199
+    CHIN_LOWER = 175  # just above CHIN, on the front of the chin
 
 
 FACE_IOD_POINTS = (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)

@@ -1,0 +1,122 @@
+"""The dataset writer: every source x condition x variant, rendered, JPEG-encoded and labelled."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from holotune.data.default.options import DefaultDataOptions
+from holotune.data.default.render import render_variant
+from holotune.data.default.sources import lfw_sources, photo_sources
+from holotune.data.default.variants import CONDITIONS, VariantParams, sample_params
+
+log = logging.getLogger(__name__)
+
+JPEG_QUALITY = 92
+"""High enough that compression artefacts do not compete with the synthetic low light."""
+DECIMALS = 6
+"""Rounding of written keypoints: keeps labels.jsonl byte-stable against float noise."""
+AUGMENT_DECIMALS = 4
+"""Rounding of the recorded variant parameters (``augment``): for reading, not for re-rendering."""
+
+
+def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) -> Path:
+    """Build the embedded default dataset (see :mod:`holotune.data.default` for what it is and its limits).
+
+    Writes ``out_dir/images/<id>.jpg`` (JPEG quality 92; photos ``image_size`` px on the long side,
+    LFW 192x192) and ``out_dir/labels.jsonl``, one JSON object per image, in a fixed order::
+
+        {"id": "<subject>_<condition>_<variant>", "image": "images/<id>.jpg",
+         "keypoints": [[x, y, z] * 543],   # normalized to the image; z in units of its width; 0 if unlabelled
+         "mask": [543 x 0/1],              # 1 = labelled and inside the image
+         "occluded": [543 x 0/1],          # 1 = under the drawn mask / sunglasses
+         "subject": "grace_hopper" | "astronaut" | "camera" | "lfw_017" ...,   # the identity group key
+         "condition": "clean" | "mask" | "low_light" | "both",
+         "accessory": "none" | "mask" | "mask+sunglasses",
+         "source_image": "skimage.data.astronaut()" ..., "width": W, "height": H,
+         "augment": {"jitter": {...}, "occluder": {...} | null, "low_light": {...} | null}}
+
+    Each subject has every condition ``variants_per_condition`` times (LFW:
+    ``lfw_variants_per_condition``). Stale ``.jpg`` files in ``images/`` are removed. The teacher
+    runs once per source image (the stock ONNX models are exported first if missing).
+
+    Returns:
+        The path of ``labels.jsonl``.
+    """
+    from holotune.runtime.sessions import ensure_stock_models
+
+    ensure_stock_models()
+    out = Path(out_dir)
+    images_dir = out / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    sources = [(s, options.variants_per_condition) for s in photo_sources(options.image_size)]
+    sources += [(s, options.lfw_variants_per_condition) for s in lfw_sources(options.lfw_faces)]
+
+    rows, written = [], set()
+    for source, variants in sources:
+        for condition in CONDITIONS:
+            for v in range(variants):
+                params = sample_params(_variant_rng(options.seed, source.key, condition, v), condition,
+                                       options.distribution)
+                r = render_variant(source.image, source.keypoints, source.mask, params, source.grey)
+                sample_id = f"{source.subject}_{condition}_{v:02d}"
+                name = f"{sample_id}.jpg"
+                (images_dir / name).write_bytes(_jpeg(r.image, name))
+                written.add(name)
+                h, w = r.image.shape[:2]
+                rows.append(json.dumps({
+                    "id": sample_id, "image": f"images/{name}", "keypoints": _round(r.keypoints),
+                    "mask": r.mask.astype(float).tolist(), "occluded": r.occluded.astype(float).tolist(),
+                    "subject": source.subject, "condition": condition, "accessory": _accessory(params),
+                    "source_image": source.source_image, "width": w, "height": h, "augment": _jsonable(params),
+                }, allow_nan=False, separators=(",", ":")))
+    for stale in images_dir.glob("*.jpg"):
+        if stale.name not in written:
+            stale.unlink()
+    labels = out / "labels.jsonl"
+    tmp = labels.with_suffix(".jsonl.partial")
+    tmp.write_text("".join(row + "\n" for row in rows))
+    tmp.replace(labels)
+    log.info("default data: %d images of %d subjects in %s", len(rows), len(sources), out)
+    return labels
+
+
+def _variant_rng(seed: int, source_key: int, condition: str, variant: int) -> np.random.Generator:
+    """A generator per sample, so adding samples never changes the others."""
+    return np.random.default_rng(np.random.SeedSequence([seed, source_key, CONDITIONS.index(condition), variant]))
+
+
+def _jpeg(image: np.ndarray, name: str) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for {name}")
+    return buf.tobytes()
+
+
+def _accessory(params: VariantParams) -> str:
+    if params.occluder is None:
+        return "none"
+    return "mask+sunglasses" if params.occluder.sunglasses is not None else "mask"
+
+
+def _round(values: np.ndarray) -> list:
+    return np.round(values.astype(np.float64), DECIMALS).tolist()
+
+
+def _jsonable(params: VariantParams) -> dict:
+    def clean(v):
+        if isinstance(v, float):
+            return round(v, AUGMENT_DECIMALS)
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if not k.endswith("seed")}
+        return v
+
+    return clean({k: v for k, v in asdict(params).items() if k != "condition"})

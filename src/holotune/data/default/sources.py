@@ -1,0 +1,146 @@
+"""Which photographs the default data is rendered from, and their teacher labels.
+
+* three real photographs: matplotlib's ``sample_data/grace_hopper.jpg``, scikit-image's
+  ``astronaut()`` and ``camera()`` (:func:`holotune.samples.sample_images`), labelled by the stock
+  Holistic pipeline;
+* the 100 face crops of scikit-image's ``lfw_subset()`` (25x25 greyscale; its other 100 images
+  are non-face background patches, never used as subjects), labelled by the face-mesh teacher.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from holotune.landmarks import FACE_SLICE, NUM_KEYPOINTS
+
+log = logging.getLogger(__name__)
+
+PHOTO_ORIGINS = {
+    "grace_hopper": "matplotlib:sample_data/grace_hopper.jpg",
+    "astronaut": "skimage.data.astronaut()",
+    "camera": "skimage.data.camera()",
+}
+"""The photographs' names (the subject key) and where their pixels come from."""
+
+LFW_NUM_FACES = 100
+"""``skimage.data.lfw_subset()`` holds 100 faces (images 0-99), then 100 non-faces."""
+LFW_CANVAS = 192
+"""LFW faces are written as LFW_CANVAS x LFW_CANVAS RGB images."""
+LFW_FACE_SIZE = 112
+"""Side of the upscaled 25x25 face inside the canvas (the rest is replicated border)."""
+LFW_KEY_OFFSET = 1000
+"""LFW face i seeds its variants with key LFW_KEY_OFFSET + i, apart from the photos' keys 0, 1, 2."""
+LFW_TEACHER_CHUNK = 25
+"""LFW faces are labelled in fixed chunks, so a face's labels do not depend on how many are asked for."""
+FACE_PRESENCE_THRESHOLD = 0.5
+"""An LFW face is used when the stock face model's presence probability exceeds this."""
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    """A clean labelled image that variants are rendered from.
+
+    Attributes:
+        subject: identity, the group key (``grace_hopper``, ``lfw_017``...).
+        source_image: where the pixels came from.
+        image: (H, W, 3) uint8 RGB.
+        keypoints: (543, 3) normalized teacher labels (0 where unlabelled).
+        mask: (543,) float32 0/1.
+        grey: monochrome source.
+        key: a stable integer for seeding.
+    """
+
+    subject: str
+    source_image: str
+    image: np.ndarray
+    keypoints: np.ndarray
+    mask: np.ndarray
+    grey: bool
+    key: int
+
+
+def photo_sources(image_size: int) -> list[PhotoSource]:
+    """The three photographs, resized to ``image_size`` on the long side, labelled by Holistic.
+
+    A photo on which the teacher finds no face is skipped (it cannot carry a mask), with a warning.
+    """
+    from holotune.runtime import Holistic
+    from holotune.samples import sample_images
+
+    sources = []
+    with Holistic(threads=1, parallel=False) as teacher:
+        for key, (name, full) in enumerate(sample_images().items()):
+            h, w = full.shape[:2]
+            f = image_size / max(h, w)
+            size = (max(1, round(w * f)), max(1, round(h * f)))
+            image = cv2.resize(full, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+            labels = teacher.process(image).to_array()[:, :3].astype(np.float64)
+            found = ~np.isnan(labels).any(axis=1)
+            if not found[FACE_SLICE].all():
+                log.warning("default data: the teacher finds no face on %s; skipped", name)
+                continue
+            labels[~found] = 0.0
+            grey = bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+            sources.append(PhotoSource(name, PHOTO_ORIGINS[name], image, labels, found.astype(np.float32), grey, key))
+    return sources
+
+
+def lfw_canvas(face: np.ndarray) -> np.ndarray:
+    """A 25x25 float greyscale LFW face -> (192, 192, 3) uint8: upscaled to 112 px, border replicated."""
+    u8 = np.clip(np.round(face * 255), 0, 255).astype(np.uint8)
+    big = cv2.resize(u8, (LFW_FACE_SIZE, LFW_FACE_SIZE), interpolation=cv2.INTER_CUBIC)
+    pad = (LFW_CANVAS - LFW_FACE_SIZE) // 2
+    big = cv2.copyMakeBorder(big, pad, LFW_CANVAS - LFW_FACE_SIZE - pad, pad, LFW_CANVAS - LFW_FACE_SIZE - pad,
+                             cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(np.stack([big] * 3, axis=-1))
+
+
+def lfw_nonface_canvases() -> np.ndarray:
+    """(100, 192, 192, 3) uint8: the 100 non-face patches of ``skimage.data.lfw_subset()`` (images
+    100-199, never part of the default data), rendered exactly like the LFW faces (:func:`lfw_canvas`).
+
+    A presence head must say "no face" on them: the false-presence check of the evaluate stage.
+    """
+    import skimage.data
+
+    return np.stack([lfw_canvas(p) for p in skimage.data.lfw_subset()[LFW_NUM_FACES:]])
+
+
+def lfw_sources(count: int, chunk: int = LFW_TEACHER_CHUNK) -> list[PhotoSource]:
+    """The first ``count`` LFW faces on which the stock face model reports a face (presence > 0.5).
+
+    Faces are labelled in fixed chunks of ``chunk`` (indices 0-24, 25-49...), so a face's labels
+    do not depend on ``count``.
+    """
+    if count <= 0:
+        return []
+    import skimage.data
+
+    from holotune.data.default.teacher import face_mesh_teacher
+    from holotune.runtime.sessions import open_stock
+
+    faces = skimage.data.lfw_subset()[:LFW_NUM_FACES]
+    session = open_stock("face_landmark", threads=1)
+    sources: list[PhotoSource] = []
+    for lo in range(0, LFW_NUM_FACES, chunk):
+        idx = range(lo, min(lo + chunk, LFW_NUM_FACES))
+        images = np.stack([lfw_canvas(faces[i]) for i in idx])
+        points, presence = face_mesh_teacher(images, session)
+        for j, i in enumerate(idx):
+            if presence[j] <= FACE_PRESENCE_THRESHOLD:
+                log.info("default data: lfw_subset()[%d]: face presence %.2f, skipped", i, presence[j])
+                continue
+            keypoints = np.zeros((NUM_KEYPOINTS, 3))
+            keypoints[FACE_SLICE] = points[j]
+            mask = np.zeros(NUM_KEYPOINTS, np.float32)
+            mask[FACE_SLICE] = 1.0
+            sources.append(PhotoSource(f"lfw_{i:03d}", f"skimage.data.lfw_subset()[{i}]", images[j], keypoints, mask,
+                                       True, LFW_KEY_OFFSET + i))
+            if len(sources) == count:
+                return sources
+    log.warning("default data: only %d LFW faces pass the presence check (asked for %d)", len(sources), count)
+    return sources
