@@ -13,6 +13,7 @@ from PIL import Image
 
 from holotune.cli import main
 from holotune.export import export_stock_models
+from holotune.models.spec import MODEL_SPECS
 from holotune.runtime import Holistic, HolisticResult, ModelLoadError
 from holotune.runtime.image import ImageError, load_image
 from holotune.samples import sample_images
@@ -221,3 +222,37 @@ def test_override_from_an_mlflow_registry_alias(stock_onnx, tmp_path, monkeypatc
         assert h.process(sample_images()["astronaut"]).face is not None
     with pytest.raises(ModelLoadError, match="models:/holotune-face_mesh@nobody: cannot download"):
         Holistic(face_mesh="models:/holotune-face_mesh@nobody")
+
+
+_NO_TORCH_CLI = """
+import json, sys
+from holotune.cli import main
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "torch": sorted(n for n in sys.modules if n.split(".")[0] == "torch")}))
+"""
+
+
+def _cli_without_torch(args: list[str], **env) -> dict:
+    import os
+
+    done = subprocess.run([sys.executable, "-c", _NO_TORCH_CLI, *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_cli_infer_never_imports_torch(stock_onnx, tmp_path):
+    Image.fromarray(sample_images()["astronaut"]).save(tmp_path / "astronaut.jpg")
+    out = _cli_without_torch(["infer", str(tmp_path / "astronaut.jpg"), "--overlay", str(tmp_path / "overlays")])
+    assert out == {"rc": 0, "torch": []}
+    assert (tmp_path / "overlays" / "astronaut.png").is_file()
+
+
+@pytest.mark.slow
+def test_cli_infer_exports_missing_stock_models_in_a_child_process(tmp_path):
+    """First use on a fresh machine: the stock ONNX files are built by a child process (which needs
+    torch); the infer process itself still never imports it."""
+    Image.fromarray(sample_images()["astronaut"]).save(tmp_path / "astronaut.jpg")
+    out = _cli_without_torch(["infer", str(tmp_path / "astronaut.jpg")], HOLOTUNE_ONNX_DIR=str(tmp_path / "onnx"))
+    assert out == {"rc": 0, "torch": []}
+    assert sorted(p.stem for p in (tmp_path / "onnx").glob("*.onnx")) == sorted(MODEL_SPECS)
