@@ -176,13 +176,13 @@ def test_score_model_and_centred_crops(shards):
     from holotune.models import create_model
 
     model = create_model("face_landmark")
-    jittered = score_model(model, "face_mesh", shards / "shards", shards / "interim" / "manifest.jsonl", split="val")
-    centred = score_model(model, "face_mesh", shards / "shards", shards / "interim" / "manifest.jsonl", split="val",
-                          jitter=CENTRED)
+    manifest = shards / "interim" / "manifest.jsonl"
+    jittered = score_model(model, "face_mesh", shards / "shards", manifest, evaluate_options().roi_jitter, split="val")
+    centred = score_model(model, "face_mesh", shards / "shards", manifest, CENTRED, split="val")
     assert jittered["n"] == centred["n"] > 0
     assert centred["nme"] < jittered["nme"]  # tracking-ROI error costs the model accuracy
     with pytest.raises(ValueError, match="split 'test' has no labelled face_mesh samples"):
-        score_model(model, "face_mesh", shards / "shards", None, split="test")
+        score_model(model, "face_mesh", shards / "shards", None, CENTRED, split="test")
 
 
 @pytest.mark.parametrize(("change", "error", "message"), [

@@ -12,19 +12,23 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import yaml
 from onnx import numpy_helper
 
+from holotune.config import build
 from holotune.models import create_model
 from holotune.models.verification import compare_outputs
 from holotune.pruning import (
     PruneError,
     PruneOptions,
+    PruneReport,
     apply_channel_plan,
     channel_groups,
     check_options,
     load_pruned,
     multiply_adds,
     parameter_count,
+    plan_channels,
     prune,
     prune_channels,
     prune_l1,
@@ -34,6 +38,12 @@ from holotune.runtime.sessions import ModelSession
 
 ROOT = Path(__file__).resolve().parent.parent
 LANDMARK_MODELS = {"face_mesh": "face_landmark", "hands": "hand_landmark_full", "pose": "pose_landmark_full"}
+
+
+def _options(**overrides) -> PruneOptions:
+    """``params.yaml``'s prune section (conf/'s defaults), with ``overrides``."""
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["prune"]
+    return build(PruneOptions, {**section, **overrides}, "prune")
 
 
 def _outputs(model, x):
@@ -59,7 +69,7 @@ def _landmark_px(a: torch.Tensor, b: torch.Tensor, per_point: int) -> torch.Tens
 def l1_face():
     """face_landmark with 30% of each head layer's weights zeroed, and the layers pruned."""
     model = create_model("face_landmark")
-    layers = check_options(model, "face_mesh", PruneOptions("l1_norm", 0.3))
+    layers = check_options(model, _options(method="l1_norm", sparsity=0.3, layers=None, module="face_mesh"))
     zeros_before = {n: int((getattr(model, n).weight == 0).sum()) for n in layers}
     report = prune_l1(model, layers, 0.3)
     return model, layers, zeros_before, report
@@ -111,7 +121,7 @@ def test_removing_a_channel_group_that_nothing_reads_leaves_the_outputs_unchange
     picks = [widest, groups[len(groups) // 3], groups[-1]]
     with torch.no_grad():
         for g in picks:
-            for s in model._steps:
+            for s in model.steps:
                 layer = getattr(model, s.layer) if s.layer else None
                 if s.layer in g.reads:
                     for t, c in g.members:
@@ -119,11 +129,31 @@ def test_removing_a_channel_group_that_nothing_reads_leaves_the_outputs_unchange
                             layer.weight[:, c] = 0
     expected = _outputs(model, x)
     removed = {m for g in picks for m in g.members}
-    keep = {t: [c for c in range(model._tensor_shape[t][-1]) if (t, c) not in removed]
+    keep = {t: [c for c in range(model.tensor_shape(t)[-1]) if (t, c) not in removed]
             for t in {t for t, _ in removed}}
     apply_channel_plan(model, keep)
     assert parameter_count(model) < parameter_count(create_model(name))
     _assert_same(model, _outputs(model, x), expected)
+
+
+def test_slice_channels_keeps_shapes_layers_and_computed_tensors_consistent(crops):
+    """TFLiteModule's public graph view after :meth:`slice_channels`: the recorded shapes, the layers and
+    the tensors the model computes agree, and a head-only forward (a cached step list) still runs."""
+    model, x = create_model("face_landmark"), crops["face_landmark"][:1]
+    model.forward_head(model.forward_features(x), outputs=("landmarks",))  # fills the head-step cache
+    plan = plan_channels(model, 0.5, multiple=8)
+    model.slice_channels(plan["keep"])
+    assert plan["keep"] and all(model.channel_count(t) == len(kept) for t, kept in plan["keep"].items())
+    for t, a in model.activations(x).items():  # NCHW inside, NHWC recorded
+        shape = model.tensor_shape(t)
+        assert (a.shape[1], *a.shape[2:]) == (shape[-1], *shape[1:-1]) if a.dim() == 4 else a.shape == shape, t
+    for s in model.steps:
+        layer = getattr(model, s.layer) if s.layer else None
+        if isinstance(layer, torch.nn.Conv2d):
+            assert layer.out_channels == model.channel_count(s.op.outputs[0]), s.layer
+            assert layer.in_channels == model.channel_count(s.op.inputs[0]), s.layer
+    landmarks, flag = model.forward_head(model.forward_features(x), outputs=("landmarks",))
+    assert flag is None and landmarks.shape == _outputs(create_model("face_landmark"), x)[0].shape
 
 
 @pytest.mark.parametrize("module", ["face_mesh", "hands", "pose"])
@@ -180,22 +210,26 @@ def test_channels_stage_writes_a_smaller_model_with_the_stock_signature(shards, 
     stock = create_model("face_landmark")
     torch.save(stock.state_dict(), tmp_path / "model.pt")
     out = tmp_path / "pruned"
-    report = prune(PruneOptions("channels", 0.25, calibration_samples=8), "face_mesh", tmp_path / "model.pt", out,
-                   shards / "shards", shards / "interim" / "manifest.jsonl", split="val", latency_runs=5)
-    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
-    assert report["params"]["after"] < 0.8 * report["params"]["before"]
-    assert report["macs"]["after"] < report["macs"]["before"]
+    report = prune(_options(method="channels", sparsity=0.25, layers=None, calibration_samples=8, module="face_mesh",
+                            model=tmp_path / "model.pt", out_dir=out, shards_dir=shards / "shards",
+                            manifest=shards / "interim" / "manifest.jsonl", split="val", latency_runs=5))
+    assert isinstance(report, PruneReport)
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report.to_dict()))
+    footprint = report.footprint
+    assert footprint.params["after"] < 0.8 * footprint.params["before"]
+    assert footprint.macs["after"] < footprint.macs["before"]
     for kind in ("state_dict", "onnx"):
-        assert report["sizes"][kind]["after"]["bytes"] < 0.8 * report["sizes"][kind]["before"]["bytes"]
-    assert report["sparsity_reached"] == pytest.approx(report["channels"]["removed_groups"] / report["channels"]["groups"])
-    assert report["calibration"].startswith("8 crops of the train split")
-    assert set(report["latency_ms"]) == {"before", "after"} and report["speedup"] > 0
-    metrics = report["metrics"]
-    assert metrics["split"] == "val" and metrics["before"]["n"] == metrics["after"]["n"] > 0
-    assert metrics["change"]["nme"] == pytest.approx(metrics["after"]["nme"] - metrics["before"]["nme"])
+        assert footprint.sizes[kind]["after"]["bytes"] < 0.8 * footprint.sizes[kind]["before"]["bytes"]
+    assert report.sparsity_reached == pytest.approx(report.channels["removed_groups"] / report.channels["groups"])
+    assert report.calibration.startswith("8 crops of the train split")
+    assert set(footprint.latency_ms) == {"before", "after"} and footprint.speedup > 0
+    metrics = report.metrics
+    assert metrics.split == "val" and metrics.before["n"] == metrics.after["n"] > 0
+    assert metrics.change["nme"] == pytest.approx(metrics.after["nme"] - metrics.before["nme"])
+    assert report.summary().startswith("prune: channels 0.25 -> reached ") and "val: nme " in report.summary()
     # The pruned model reloads from model.pt, and its ONNX file is one the runtime accepts in place of the stock one.
     model = load_pruned(out / "model.pt", "face_landmark")
-    assert parameter_count(model) == report["params"]["after"]
+    assert parameter_count(model) == footprint.params["after"]
     session = ModelSession(stock.spec, out / "model.onnx")  # raises unless input/output names and shapes are stock
     got = session.run(crops["face_landmark"].numpy())
     _assert_same(model, [got[n] for n in model.output_names], _outputs(model, crops["face_landmark"]))
@@ -205,26 +239,29 @@ def test_channels_stage_writes_a_smaller_model_with_the_stock_signature(shards, 
         load_pruned(tmp_path / "model.pt")
 
 
-@pytest.mark.parametrize("options, message", [
-    (PruneOptions("l1_norm", 1.0), r"prune.sparsity must be in \[0, 1\), got 1.0"),
-    (PruneOptions("l1_norm", -0.1), r"prune.sparsity must be in \[0, 1\), got -0.1"),
-    (PruneOptions("channels", "0.3"), r"prune.sparsity must be in \[0, 1\), got '0.3'"),
-    (PruneOptions("l2_norm", 0.3), r"prune.method: unknown method 'l2_norm'; one of \['l1_norm', 'channels'\]"),
-    (PruneOptions("l1_norm", 0.3, ("conv2d_99",)), r"prune.layers: no layer named 'conv2d_99' in face_landmark"),
-    (PruneOptions("channels", 0.3, ("conv2d_99",)), r"prune.layers: no layer named 'conv2d_99'"),
-    (PruneOptions("l1_norm", 0.3, ("p_re_lu_19",)), r"'p_re_lu_19' is a PReLU; l1_norm prunes Conv2d/Linear"),
-    (PruneOptions("channels", 0.3, channel_multiple=0), r"prune.channel_multiple must be an integer >= 1, got 0"),
+@pytest.mark.parametrize("overrides, message", [
+    ({"method": "l1_norm", "sparsity": 1.0}, r"prune.sparsity must be in \[0, 1\), got 1.0"),
+    ({"method": "l1_norm", "sparsity": -0.1}, r"prune.sparsity must be in \[0, 1\), got -0.1"),
+    ({"method": "channels", "sparsity": "0.3"}, r"prune.sparsity must be in \[0, 1\), got '0.3'"),
+    ({"method": "l2_norm", "sparsity": 0.3}, r"prune.method: unknown method 'l2_norm'; one of \['l1_norm', 'channels'\]"),
+    ({"method": "l1_norm", "sparsity": 0.3, "layers": ["conv2d_99"]},
+     r"prune.layers: no layer named 'conv2d_99' in face_landmark"),
+    ({"method": "channels", "sparsity": 0.3, "layers": ["conv2d_99"]}, r"prune.layers: no layer named 'conv2d_99'"),
+    ({"method": "l1_norm", "sparsity": 0.3, "layers": ["p_re_lu_19"]},
+     r"'p_re_lu_19' is a PReLU; l1_norm prunes Conv2d/Linear"),
+    ({"method": "channels", "sparsity": 0.3, "channel_multiple": 0},
+     r"prune.channel_multiple must be an integer >= 1, got 0"),
 ])
-def test_bad_options_fail_naming_the_value(options, message):
+def test_bad_options_fail_naming_the_value(overrides, message):
     with pytest.raises(PruneError, match=message):
-        check_options(create_model("face_landmark"), "face_mesh", options)
+        check_options(create_model("face_landmark"), _options(**{"module": "face_mesh", "layers": None, **overrides}))
 
 
 def test_bad_module_or_missing_model_fails_before_any_work(tmp_path):
     with pytest.raises(PruneError, match="prune.module: unknown module 'feet'"):
-        prune(PruneOptions(), "feet", None, tmp_path / "out")
+        prune(_options(module="feet", model=None, out_dir=tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match=f"prune.model: {tmp_path / 'nope.pt'} does not exist"):
-        prune(PruneOptions(), "face_mesh", tmp_path / "nope.pt", tmp_path / "out")
+        prune(_options(module="face_mesh", model=tmp_path / "nope.pt", out_dir=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -62,7 +62,7 @@ class EvaluateOptions:
         allow_regression: report a failed gate but do not raise.
         bootstrap: bootstrap resamples of identities for the 95 % intervals.
         roi_jitter: the tracking-ROI error every evaluation crop carries (:class:`RoiJitter`; its
-            ``seed`` is ``seed``); ``RoiJitter(0, 0, 0)`` scores label-centred crops.
+            ``seed`` is ``seed``); ``CENTRED`` scores label-centred crops.
         overlays: overlay images per condition.
         seed: bootstrap seed.
         batch_size: inference batch.
@@ -112,7 +112,7 @@ def evaluate(options: EvaluateOptions) -> dict:
 
     _check(options)
     out_dir = Path(options.out_dir)
-    jitter = RoiJitter(options.roi_jitter.shift, options.roi_jitter.scale, options.roi_jitter.rotation_deg, options.seed)
+    jitter = replace(options.roi_jitter, seed=options.seed)
     dataset = split_dataset(options.shards_dir, options.split, options.manifest, options.module, jitter)
     info = sample_info(options.manifest)
     name = MODULE_MODELS[options.module]

@@ -120,9 +120,10 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RoiJitter:
-    """The tracking-ROI error evaluation crops carry (all zero: crops centred on the labels).
+    """The tracking-ROI error evaluation crops carry (all zero: crops centred on the labels); the
+    evaluate stage's comes from ``conf/evaluate`` (``roi_jitter``), which ``conf/prune`` shares.
 
     In MediaPipe's tracking loop a frame's ROI comes from the previous frame's landmarks, so it is
     off by the motion in between; a crop computed from the label itself is an idealized best case
@@ -136,13 +137,13 @@ class RoiJitter:
         seed: the draw.
     """
 
-    shift: float = 0.05
-    scale: float = 0.1
-    rotation_deg: float = 10.0
+    shift: float
+    scale: float
+    rotation_deg: float
     seed: int = 0
 
 
-CENTRED = RoiJitter(0.0, 0.0, 0.0)
+CENTRED = RoiJitter(shift=0.0, scale=0.0, rotation_deg=0.0)
 
 
 @torch.no_grad()
@@ -177,11 +178,12 @@ def split_dataset(shards_dir: str | os.PathLike, split: str, manifest: str | os.
 
 
 def score_model(model: nn.Module, module: str, shards_dir: str | os.PathLike, manifest: str | os.PathLike | None,
-                split: str = "test", batch_size: int = 32, jitter: RoiJitter = RoiJitter()) -> dict[str, float]:
+                jitter: RoiJitter, split: str = "test", batch_size: int = 32) -> dict[str, float]:
     """Mean metrics of ``model`` on ``split``: ``{"nme", "pck@0.05", "pck@0.1" (hands, pose), "presence_rate", "n"}``.
 
-    NME, PCK and presence rate are in %; crops carry the default tracking-ROI ``jitter``. Raises ``ValueError`` naming the folder if the split has
-    no labelled ``module`` parts.
+    NME, PCK and presence rate are in %; crops carry the tracking-ROI ``jitter`` (the evaluate stage's
+    is ``conf/evaluate``'s ``roi_jitter``). Raises ``ValueError`` naming the folder if the split has no
+    labelled ``module`` parts.
     """
     return mean_scores(model, split_dataset(shards_dir, split, manifest, module, jitter), batch_size)
 

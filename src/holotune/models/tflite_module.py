@@ -19,6 +19,7 @@ the negative-control tests replace them with the naive version to prove the pari
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,35 @@ def activate(x: Tensor, name: str) -> Tensor:
     if name == "TANH":
         return torch.tanh(x)
     raise TFLiteFormatError(f"unsupported fused activation {name}")
+
+
+def is_depthwise(layer: nn.Module) -> bool:
+    """A depthwise conv: one filter per channel, so its output channel c is its input channel c."""
+    return isinstance(layer, nn.Conv2d) and 1 < layer.groups == layer.in_channels == layer.out_channels
+
+
+def _sliced_layer(layer: nn.Module, rows: Tensor, cols: Tensor) -> nn.Module:
+    """A new ``layer`` keeping output channels ``rows`` and input channels ``cols`` (a depthwise conv
+    or a per-channel PReLU keeps ``rows`` only; a shared PReLU slope is copied)."""
+    with torch.no_grad():
+        if isinstance(layer, nn.PReLU):
+            shared = layer.num_parameters == 1
+            new = nn.PReLU(1 if shared else len(rows))
+            new.weight.copy_(layer.weight if shared else layer.weight[rows])
+            return new.train(layer.training)
+        bias = layer.bias is not None
+        if isinstance(layer, nn.Linear):
+            new = nn.Linear(len(cols), len(rows), bias=bias)
+            new.weight.copy_(layer.weight[rows][:, cols])
+        else:
+            depthwise = is_depthwise(layer)
+            in_channels = len(rows) if depthwise else len(cols)
+            new = nn.Conv2d(in_channels, len(rows), layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                            dilation=layer.dilation, groups=len(rows) if depthwise else 1, bias=bias)
+            new.weight.copy_(layer.weight[rows] if depthwise else layer.weight[rows][:, cols])
+        if bias:
+            new.bias.copy_(layer.bias[rows])
+    return new.train(layer.training)
 
 
 @dataclass
@@ -325,6 +355,62 @@ class TFLiteModule(nn.Module):
             needed.add(t)
             stack.extend(i for i in producers[t].op.inputs if i >= 0)
         return [s.layer for s in self._steps if s.layer and s.op.outputs[0] in needed]
+
+    # ------------------------------------------------------------------ graph view
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """Every op in execution order. Read them; change the graph only through :meth:`slice_channels`."""
+        return tuple(self._steps)
+
+    @property
+    def input_tensor(self) -> int:
+        """TFLite tensor id of the model input."""
+        return self._input
+
+    @property
+    def output_tensors(self) -> tuple[int, ...]:
+        """TFLite tensor ids of the outputs, in :attr:`output_names` order."""
+        return tuple(self._outputs)
+
+    def tensor_shape(self, tensor: int) -> tuple[int, ...]:
+        """TFLite (NHWC) shape of a tensor as this module computes it (after :meth:`slice_channels`)."""
+        return tuple(self._tensor_shape[tensor])
+
+    def channel_count(self, tensor: int) -> int:
+        """Channels of a tensor: the last axis of its TFLite shape (NHWC, or (N, C) after a mean); 1 for a scalar."""
+        shape = self._tensor_shape[tensor]
+        return int(shape[-1]) if shape else 1
+
+    def activations(self, x: Tensor) -> dict[int, Tensor]:
+        """Every tensor the model computes on ``x`` ((N, C, H, W) input), by tensor id; 4-D ones NCHW."""
+        return self._run(self._steps, {self._input: x})
+
+    def slice_channels(self, keep: Mapping[int, Sequence[int]]) -> None:
+        """Remove channels in place: every tensor ``t`` in ``keep`` keeps only channels ``keep[t]`` (ascending).
+
+        Each layer that writes or reads a sliced tensor is replaced by a smaller one (its kept
+        output rows and input columns), a channel PAD pads fewer channels, and the recorded tensor
+        shapes follow. ``keep`` must be closed under channel coupling (a residual ADD's operands and
+        result, a depthwise conv's input and output...), as :func:`holotune.pruning.plan_channels`
+        makes it; this method does not check that.
+        """
+        def kept(t: int) -> Tensor:
+            return torch.as_tensor(keep[t] if t in keep else range(self.channel_count(t)), dtype=torch.long)
+
+        for s in self._steps:
+            out, inp = s.op.outputs[0], s.op.inputs[0]
+            if s.layer is not None and (out in keep or inp in keep):
+                setattr(self, s.layer, _sliced_layer(getattr(self, s.layer), kept(out), kept(inp)))
+            elif s.op.kind in ("PAD", "PADV2") and len(self._tensor_shape[inp]) == 4 and out in keep:
+                before = s.args["pad"][4]  # F.pad order: (w0, w1, h0, h1, c0, c1)
+                channels = kept(out)
+                pad = list(s.args["pad"])
+                pad[4] = int((channels < before).sum())
+                pad[5] = int((channels >= before + self.channel_count(inp)).sum())
+                s.args["pad"] = tuple(pad)
+        for t, channels in keep.items():
+            self._tensor_shape[t] = tuple(self._tensor_shape[t][:-1]) + (len(channels),)
+        self._steps_for_cache.clear()
 
     # ------------------------------------------------------------------ running
     @property

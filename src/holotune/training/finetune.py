@@ -33,6 +33,10 @@ from holotune.models.spec import MODULE_MODELS, MODULE_SPECS, UnknownModuleError
 from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.module import TrainHParams
 
+# Returned and logged to MLflow, but kept out of the DVC-tracked metrics.json (a re-run changes them).
+VOLATILE_METRICS = ("train_seconds",)
+
+
 class FinetuneConfigError(ValueError):
     """A configuration that cannot train; raised before any work, naming the field."""
 
@@ -289,9 +293,12 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
             torch.save({"state_dict": classifier.state_dict(), "class_names": classifier.class_names,
                         "in_features": classifier.head[-1].in_features,
                         "feature": classifier.feature}, out_dir / "classifier.pt")
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        # metrics.json is part of the DVC output: only figures that a re-run reproduces (no timings).
+        (out_dir / "metrics.json").write_text(json.dumps(
+            {k: v for k, v in metrics.items() if k not in VOLATILE_METRICS}, indent=2))
         run_id = mlflow_logger.run_id
         client = mlflow_logger.experiment
+        client.log_metric(run_id, "train_seconds", metrics["train_seconds"])
         for artifact in (out_dir / "metrics.json", out_dir / "classifier.pt", last):
             if artifact.exists():
                 client.log_artifact(run_id, str(artifact))
