@@ -175,7 +175,19 @@ def test_the_server_process_never_imports_torch(server):
 
 
 def test_finetune_api_can_be_switched_off(server):
+    off = "the fine-tuning API is off (start the service without --no-finetune-api)"
     with server.client() as http:
-        r = http.get("/api/v1/finetune/jobs")
-        assert r.status_code == 404 and "fine-tuning API is off" in r.json()["detail"]
+        for method, path, kwargs in [("GET", "/api/v1/finetune/jobs", {}),
+                                     ("GET", "/api/v1/finetune/jobs/ft_20250405_face_mesh01", {}),
+                                     ("GET", "/api/v1/finetune/logs?job_id=nope", {}),
+                                     ("GET", "/logs/ft_20250405_face_mesh01", {}),
+                                     ("GET", "/api/v1/finetune/metrics", {}),
+                                     ("POST", "/api/v1/finetune/start", {"json": {"epochs": -1}}),
+                                     ("POST", "/api/v1/finetune/cancel?job_id=ft_20250405_face_mesh01", {}),
+                                     ("POST", "/api/v1/model/prune", {"json": {}})]:
+            r = http.request(method, path, headers=server.auth, **kwargs)
+            assert (r.status_code, r.json()) == (404, {"detail": off}), (method, path)  # not validated first
         assert http.get("/api/v1/finetune/status").status_code == 200
+        assert http.put("/api/v1/finetune/jobs", headers=server.auth).status_code == 405
+        paths = http.get("/openapi.json").json()["paths"]
+        assert sorted(paths) == ["/api/v1/finetune/status", "/api/v1/infer", "/api/v1/models", "/api/v1/models/reload"]

@@ -261,6 +261,21 @@ def test_public_bind_needs_the_token_for_reads_too(tmp_path):
         assert client.get("/openapi.json").status_code == 200  # the schema holds no secrets
 
 
+def test_the_schema_names_every_endpoint_and_documents_the_token(tmp_path):
+    from holotune.service import ServiceSettings, create_app
+
+    schema = create_app(ServiceSettings(workspace=tmp_path, token="t", project_root=tmp_path)).openapi()
+    operations = {(path, method): op for path, item in schema["paths"].items() for method, op in item.items()}
+    assert sorted(op["operationId"] for op in operations.values()) == [
+        "cancel_api_v1_finetune_cancel_post", "infer_api_v1_infer_post", "job_detail_api_v1_finetune_jobs__job_id__get",
+        "jobs_api_v1_finetune_jobs_get", "log_text_logs__job_id__get", "logs_api_v1_finetune_logs_get",
+        "metrics_api_v1_finetune_metrics_get", "models_api_v1_models_get", "prune_api_v1_model_prune_post",
+        "reload_api_v1_models_reload_post", "start_api_v1_finetune_start_post", "status_api_v1_finetune_status_get"]
+    assert all(op["security"] == [{"HTTPBearer": []}] for op in operations.values())
+    assert {op["tags"][0] for (path, _), op in operations.items() if "finetune" in path or "logs" in path or
+            "prune" in path} == {"finetune"}
+
+
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True),
                                                 ("[::1]", True), ("localhost", True), ("0.0.0.0", False),
                                                 ("::", False), ("192.168.1.5", False), ("example.com", False)])

@@ -1,19 +1,24 @@
 """The service's parts on their own: a request's Hydra overrides compose to the intended config
 (through the real stage script), job ids and conditional status changes, the TensorBoard reader,
-error-line extraction, and one service per state folder."""
+error-line extraction, worker identity (pid and start time), one service per state folder, and a
+job worker that loads no web stack."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
-from holotune.service.jobs import CANCELLED, COMPLETED, QUEUED, RUNNING, JobStore
+from holotune.service.jobs import CANCELLED, COMPLETED, QUEUED, RUNNING, Job, JobStore
 from holotune.service.pipeline import detect_dataset_kind, finetune_commands, literal, prune_commands, quote
-from holotune.service.runner import describe_exit, process_start_ticks
+from holotune.service.runner import describe_exit, process_start_time, worker_alive
 from holotune.service.worker import last_error
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -49,7 +54,9 @@ def test_a_request_composes_to_the_intended_stage_config(tmp_path):
     assert f["checkpoint_dir"] == str(tmp_path / "ck pt") and f["tensorboard_dir"] == str(job / "tensorboard")
     assert f["tracking_uri"] == f"sqlite:///{tmp_path}/mlflow.db"
     # Every path a stage writes is in the job's folder (interpolations resolved by the stage).
-    assert cfg["paths"] == {"data": str(job / "data"), "models": str(job / "models"), "reports": str(job / "reports")}
+    # finetune's checkpoint and TensorBoard folders are set above, whatever paths.* they default to.
+    assert {k: cfg["paths"][k] for k in ("data", "models", "reports")} == {
+        "data": str(job / "data"), "models": str(job / "models"), "reports": str(job / "reports")}
     assert f["out_dir"] == "${paths.models}/${module.name}" and cfg["tfrecord"]["out_dir"] == "${paths.data}/shards"
 
 
@@ -138,16 +145,43 @@ def test_the_reason_of_a_failed_stage_is_its_last_exception_line(tmp_path):
     assert last_error(log) == "just output"
     assert describe_exit(1) == "exited with code 1"
     assert describe_exit(-9) == "was killed by signal 9 (SIGKILL)"
-    assert process_start_ticks(999_999_999) is None and process_start_ticks(subprocess.os.getpid()) > 0
+
+
+def test_a_worker_is_alive_while_its_pid_names_the_process_that_started_then(tmp_path):
+    me = os.getpid()
+    started = process_start_time(me)
+    assert process_start_time(999_999_999) is None and 0 < started <= time.time()
+    job = Job("ft_20250405_face_mesh01", "finetune", "face_mesh", RUNNING, {}, [], str(tmp_path), "log", 0.0)
+    assert worker_alive(replace(job, pid=me, pid_start=started))
+    assert worker_alive(replace(job, pid=me, pid_start=started + 0.5))  # a small clock step
+    assert not worker_alive(replace(job, pid=me, pid_start=started - 60))  # the pid was reused
+    assert not worker_alive(replace(job, pid=999_999_999, pid_start=started))
+    assert not worker_alive(replace(job, pid=me))
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 60
+    while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.05)  # until it has exited, not yet reaped
+    assert process_start_time(zombie.pid) is None
+    zombie.wait()
 
 
 def test_one_service_per_state_folder(tmp_path):
-    from holotune.service.app import Service, ServiceError
     from holotune.service.settings import ServiceSettings, resolve_settings
+    from holotune.service.state import Service, ServiceError
 
     settings = resolve_settings(ServiceSettings(workspace=tmp_path, token="t"))
     first = Service(settings)
     with pytest.raises(ServiceError, match=f"another holotune service is using {tmp_path / 'jobs'}"):
         Service(settings)
-    first._lock_file.close()
-    Service(settings)._lock_file.close()  # free again once the first is gone
+    first.release()
+    Service(settings).release()  # free again once the first is gone
+
+
+def test_the_job_worker_loads_neither_fastapi_nor_onnxruntime():
+    code = ("import sys, holotune.service.worker; from holotune.service import ServiceSettings; "
+            "print(sorted(m for m in ('fastapi', 'onnxruntime', 'holotune.service.app') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
+    from holotune.service import create_app  # still there, loaded on first use
+
+    assert callable(create_app)

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     stage       TEXT,
     pid         INTEGER,
-    pid_start   INTEGER,
+    pid_start   REAL,
     returncode  INTEGER,
     error       TEXT,
     result      TEXT,
@@ -58,7 +58,7 @@ class Job:
         commands: the stage command lines, ``[{"stage", "argv", "cwd"}]``, run in order.
         job_dir: the job's own folder (data, models, TensorBoard events, log).
         stage: the stage running now (or the last one that ran).
-        pid, pid_start: the worker process and its start time in clock ticks (tells a reused pid apart).
+        pid, pid_start: the worker process and its start time, Unix seconds (tells a reused pid apart).
         error: why the job failed or was cancelled.
         result: the finished job's metrics or report.
         created_at, started_at, finished_at: Unix times (seconds).
@@ -77,7 +77,7 @@ class Job:
     finished_at: float | None = None
     stage: str | None = None
     pid: int | None = None
-    pid_start: int | None = None
+    pid_start: float | None = None
     returncode: int | None = None
     error: str | None = None
     result: dict | None = None

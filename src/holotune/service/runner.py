@@ -15,22 +15,30 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
+
 from holotune.service.jobs import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobStore
 
 log = logging.getLogger("holotune.service")
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """The start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22),
-    or ``None`` if it does not exist or is a zombie."""
+# How far apart two readings of one process's start time may be and still name the same process.
+# psutil reports it in seconds since the epoch (boot time + ticks since boot), so a step of the
+# system clock moves later readings; a pid that is reused by a process started within a second
+# of its previous owner is not a practical case.
+START_TIME_TOLERANCE_S = 1.0
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or ``None`` if it does not exist or is
+    a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and ')'
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
 
 
 def describe_exit(code: int) -> str:
@@ -46,7 +54,10 @@ def describe_exit(code: int) -> str:
 
 def worker_alive(job: Job) -> bool:
     """True if the job's recorded worker is still that process (same pid and start time)."""
-    return job.pid is not None and job.pid_start is not None and process_start_ticks(job.pid) == job.pid_start
+    if job.pid is None or job.pid_start is None:
+        return False
+    started = process_start_time(job.pid)
+    return started is not None and abs(started - job.pid_start) <= START_TIME_TOLERANCE_S
 
 
 class JobRunner:
@@ -128,7 +139,7 @@ class JobRunner:
             self.store.finish(job.id, FAILED, error=f"cannot start the job's worker: {exc}")
             return True
         self._children[job.id] = proc
-        self.store.update(job.id, expect=RUNNING, pid=proc.pid, pid_start=process_start_ticks(proc.pid))
+        self.store.update(job.id, expect=RUNNING, pid=proc.pid, pid_start=process_start_time(proc.pid))
         log.info("job %s started (worker pid %d)", job.id, proc.pid)
         return True
 

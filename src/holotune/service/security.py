@@ -1,4 +1,5 @@
-"""The service's guards: the bearer token, workspace-confined paths and request size limits.
+"""The service's guards: the bearer token and workspace-confined paths (the ASGI middlewares that
+apply them to requests, and the size limits, are in :mod:`holotune.service.middleware`).
 
 Path checks follow the traversal bugs MLflow's own server shipped (CVE-2023-1177 ``../`` in a
 parameter, CVE-2023-2780 ``\\..\\`` backslashes, CVE-2023-6831 / CVE-2024-1560 percent- and
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import os
 import re
 import secrets
@@ -114,67 +114,3 @@ def load_token(token: str | None, token_file: Path | None, state_dir: Path) -> t
 def token_matches(given: str, expected: str) -> bool:
     """Constant-time comparison (no timing oracle on the token's prefix)."""
     return hmac.compare_digest(given.encode(), expected.encode())
-
-
-class BodySizeLimit:
-    """ASGI middleware: 413 for a request body over its limit, whether announced or streamed.
-
-    Args:
-        app: the wrapped ASGI app.
-        default_limit: bytes allowed for any path not in ``limits``.
-        limits: path -> bytes (e.g. the image upload endpoint gets more).
-
-    The body is read (up to the limit) before the app sees it, then replayed, so an oversize
-    chunked upload is cut off after ``limit`` bytes instead of being buffered whole.
-    """
-
-    def __init__(self, app, default_limit: int, limits: dict[str, int] | None = None):
-        self.app = app
-        self.default_limit = default_limit
-        self.limits = limits or {}
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            return await self.app(scope, receive, send)
-        limit = self.limits.get(scope["path"], self.default_limit)
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await self._reject(send, scope["path"], limit)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return await self._reject(send, scope["path"], limit)
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
-
-    @staticmethod
-    async def _reject(send, path: str, limit: int) -> None:
-        await send_json_error(send, 413, f"request body is larger than the {limit}-byte limit of {path}",
-                              [(b"connection", b"close")])
-
-
-async def send_json_error(send, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
-    """Answer from ASGI middleware with ``{"detail": detail}``, as FastAPI's own errors look."""
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,8 @@
+"""The service's endpoints, one ``APIRouter`` per concern; ``create_app`` includes them.
+
+- :mod:`.jobs`: the fine-tuning API (``/api/v1/finetune/*``, ``/api/v1/model/prune``), included
+  only when the API is on; its ``status`` router always is.
+- :mod:`.logs`: job logs, as JSON chunks and as plain text (the jobs' ``log_url``); part of the
+  fine-tuning API.
+- :mod:`.inference`: ``/api/v1/infer`` and the served models.
+"""
