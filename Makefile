@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(VENV)/bin/holotune models verify
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-## The default test suite (slow tests excluded).
+## The default test suite: lint (ruff: unused names, import order), then pytest (slow tests excluded).
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests stages benchmarks tools
 	$(PY) -m pytest
 
 test-full: $(STAMP)

@@ -2,7 +2,8 @@
 
 Auto-labelling: images/s of the ``ingest`` teacher on the sample photos, for ``holotune`` (the ONNX
 Runtime Holistic) and ``mediapipe`` (a fresh ``mediapipe.solutions.holistic`` per image, as ingest
-runs it), and of :func:`holotune.data.default.build_default_data` (written images/s).
+runs it), and of :func:`holotune.data.default.build_default_data` with the ingest stage's options
+(``params.yaml``'s ``ingest.default_data``; written images/s).
 
 TFRecord IO (no TensorFlow): write, sequential and random read, GZIP; and CRC32C.
 
@@ -27,19 +28,19 @@ median of ``--repeats`` runs in one process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
+from report import ROOT, add_json_out, utc_now, write_json
 
+from holotune.config import build, read_params
 from holotune.data.tfrecord import (
     KeypointRecord,
     build_index,
@@ -51,6 +52,7 @@ from holotune.data.tfrecord import (
 from holotune.data.tfrecord.datasets import TFRecordDataset
 from holotune.data.tfrecord.framing import _crc32c_python
 from holotune.landmarks import NUM_KEYPOINTS
+from holotune.runtime.sessions import ensure_stock_models
 from holotune.samples import sample_images
 
 SHARD_SIZE = 100
@@ -89,13 +91,12 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def labelling_rates(n_images: int) -> dict:
-    """Images/s of each ingest teacher, and of the default-data build."""
+def labelling_rates(n_images: int, default_data: dict) -> dict:
+    """Images/s of each ingest teacher, and of the default-data build with ``default_data``'s options."""
     from holotune.data.default import DefaultDataOptions, build_default_data
     from holotune.data.ingest import Teacher
-    from holotune.export import export_stock_models
 
-    export_stock_models()
+    ensure_stock_models()
     photos = list(sample_images().values())
     images = [photos[i % len(photos)] for i in range(n_images)]
     rates = {}
@@ -109,8 +110,7 @@ def labelling_rates(n_images: int) -> dict:
         teacher.close()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        labels = build_default_data(tmp, DefaultDataOptions(seed=0, variants_per_condition=3, lfw_faces=100,
-                                                            lfw_variants_per_condition=3))
+        labels = build_default_data(tmp, build(DefaultDataOptions, default_data, "ingest.default_data"))
         seconds = time.perf_counter() - start
         rates["default_data_images"] = sum(1 for _ in labels.open())
         rates["default_data_images_per_s"] = rates["default_data_images"] / seconds
@@ -122,10 +122,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--label-images", type=int, default=24, help="images per teacher for auto-labelling")
-    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "data.json"))
+    add_json_out(parser, "data")
     args = parser.parse_args()
+    default_data = read_params(ROOT / "params.yaml")["ingest"]["default_data"]  # the ingest stage's build
 
-    labelling = labelling_rates(args.label_images)
+    labelling = labelling_rates(args.label_images, default_data)
 
     image = jpeg_of_astronaut()
     records = make_records(args.records, image)
@@ -181,7 +182,7 @@ def main() -> None:
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": utc_now(),
     }
     print(f"{n} records, JPEG {len(image) / 1e3:.1f} kB, record {total / n / 1e3:.1f} kB, "
           f"GZIP {gzip_total / total:.1%} of uncompressed; median of {args.repeats}")
@@ -192,10 +193,7 @@ def main() -> None:
     print(f"auto-labelling images/s: holotune teacher {labelling['teacher_holotune_images_per_s']:.1f}, "
           f"mediapipe teacher {labelling['teacher_mediapipe_images_per_s']:.1f}; default data build "
           f"{labelling['default_data_images']} images at {labelling['default_data_images_per_s']:.1f} images/s")
-    out = Path(args.json_out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_json(report, args.json_out)
 
 
 if __name__ == "__main__":

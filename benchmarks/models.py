@@ -21,18 +21,16 @@ the goal that the ONNX export be no more than 1.2x slower than the stock TFLite 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from report import add_json_out, cpu_name, utc_now, versions, write_json
 
 from holotune.export import export_onnx
 from holotune.models import create_model, list_models, tflite_path
@@ -105,13 +103,6 @@ def bench_model(name: str, onnx_dir: Path, threads: int, runs: int, warmup: int)
     return result
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def print_table(results: dict[str, dict]) -> None:
     header = f"{'model':<28}" + "".join(f"{k + ' ms':>22}" for k in RUNTIMES) + f"{'onnx/tflite':>13}  goal (<={GOAL})"
     print(header)
@@ -126,10 +117,10 @@ def print_table(results: dict[str, dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=50, help="timed calls per model and runtime")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--models", help="comma-separated names (default: all)")
-    parser.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "models.json")
+    add_json_out(parser, "models")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -140,20 +131,18 @@ def main() -> None:
     print_table(results)
 
     report = {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu_model(),
+        "timestamp": utc_now(),
+        "cpu": cpu_name(),
         "threads": args.threads,
         "runs": args.runs,
         "warmup": args.warmup,
         "batch": 1,
         "goal_onnx_over_tflite": GOAL,
-        "versions": {pkg: version(pkg) for pkg in ("torch", "onnxruntime", "ai-edge-litert")},
+        "versions": versions("torch", "onnxruntime", "ai-edge-litert"),
         "wall_s": round(time.perf_counter() - started, 1),
         "models": results,
     }
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    args.json_out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json_out} ({report['wall_s']} s)")
+    write_json(report, args.json_out, f"{report['wall_s']} s")
 
 
 if __name__ == "__main__":

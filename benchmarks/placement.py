@@ -1,23 +1,26 @@
 """Which LoRA placement should face_mesh fine-tune by default: ``head``, ``branch`` or ``trunk``?
 
-One measurement on the embedded default data, through the same code the pipeline runs:
+One measurement on the embedded default data, through the same code the pipeline runs, with the
+pipeline's own settings (``params.yaml``, the composed ``conf/``) wherever the script fixes none;
+the flags' defaults are those settings (``--help`` shows their values):
 
-1. :func:`holotune.data.ingest.ingest` builds the default data (``Source("default", ...)``, default
-   :class:`~holotune.data.default.DefaultDataOptions`) and splits it by subject with the ingest
-   stage's own settings (``conf/ingest``: val 0.15, test 0.25, seed 0);
-   :func:`holotune.data.shards.write_dataset_shards` writes the shards. All of it in a temp folder.
-2. For each placement, :func:`holotune.training.finetune.finetune` trains LoRA r=8 (alpha 16) on the
-   ``train`` split (default augmentation, self-distillation of clean samples; the presence head kept
-   stock as in ``conf/finetune``: ``--presence-weight 0``, ``--negative-fraction 0``), with
-   the same epochs for every run: head at lr 3e-3 (the reference experiment's; at 1e-3 a head
-   adapter barely moves), branch at the config's 3e-3, trunk at 1e-3 and at 3e-4
-   (does a gentler trunk run keep clean accuracy?). ``--lr`` changes the runs.
+1. :func:`holotune.data.ingest.ingest` builds the default data (``Source("default", ...)``, the
+   ingest stage's ``default_data``) and splits it by subject with the ingest stage's settings
+   (``conf/ingest``: val 0.15, test 0.25, seed 0); :func:`holotune.data.shards.write_dataset_shards`
+   writes the shards with the tfrecord stage's. All of it in a temp folder.
+2. For each placement, :func:`holotune.training.finetune.finetune` trains the finetune stage's LoRA
+   (``conf/finetune``: r=8, alpha 16, 12 epochs, batch 32) on the ``train`` split (its augmentation,
+   self-distillation of clean samples; the presence head kept stock: presence_weight 0,
+   negative_fraction 0), with the same epochs for every run: head at lr 3e-3 (the reference
+   experiment's; at 1e-3 a head adapter barely moves), branch at 3e-3, trunk at 1e-3 (the config's)
+   and at 3e-4 (does a gentler trunk run keep clean accuracy?). ``--lr`` changes the runs.
 3. The stock model and each merged ``model.pt`` are scored on the person-disjoint ``test`` split,
-   with the evaluate stage's crops and scoring (tracking-ROI jitter): NME per sample (mean xy error over the 468
-   points / the label's 33-263 distance), grouped by the sample's ``condition`` (clean, mask,
-   low_light, both), and the presence rate (sigmoid(face_flag) > 0.5). ``shifted`` pools mask,
-   low_light and both. The ``val`` split is scored too, as a second held-out set; note that
-   ``finetune`` ships the best epoch by val loss, so val is not fully independent of the choice.
+   with the evaluate stage's crops and scoring (tracking-ROI jitter, ``evaluate.roi_jitter``): NME
+   per sample (mean xy error over the 468 points / the label's 33-263 distance), grouped by the
+   sample's ``condition`` (clean, mask, low_light, both), and the presence rate
+   (sigmoid(face_flag) > 0.5). ``shifted`` pools mask, low_light and both. The ``val`` split is
+   scored too, as a second held-out set; note that ``finetune`` ships the best epoch by val loss,
+   so val is not fully independent of the choice.
    The presence head is also run on the 100 non-face patches of ``lfw_subset()``: its false-face rate.
 4. Prints the table and writes ``benchmarks/results/placement.json``; the last line recommends the
    placement of the run with the largest shifted-NME reduction whose clean NME stays within +2 % of
@@ -33,39 +36,42 @@ because 2 OpenMP threads slow down ~10x when another process shares the 2 vCPUs.
     .venv/bin/python benchmarks/placement.py [--epochs 12] [--lr head=3e-3,branch=3e-3,trunk=1e-3|3e-4]
                                              [--placements head,branch,trunk] [--seed 0] [--threads 1]
                                              [--json-out benchmarks/results/placement.json] [--keep-dir DIR]
+
+The smallest run (one placement, one epoch; the data build and scoring stay, a few minutes)::
+
+    .venv/bin/python benchmarks/placement.py --placements head --epochs 1 --json-out /tmp/placement.json
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import platform
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import ROOT, add_json_out, load_average, utc_now, write_json
 
-from holotune.adapters import LoraOptions
+from holotune.config import build, read_params, with_overrides
 from holotune.data.default import lfw_nonface_canvases
-from holotune.data.ingest import IngestOptions, Source, ingest
+from holotune.data.ingest import IngestOptions, ingest
 from holotune.data.manifest import read_manifest
-from holotune.data.shards import write_dataset_shards
+from holotune.data.shards import ShardOptions, write_dataset_shards
 from holotune.evaluation.comparison import compare_metric
 from holotune.evaluation.scoring import RoiJitter, eval_dataset, presence_rate, score_samples
-from holotune.models import create_model
+from holotune.models import MODULE_SPECS, create_model
 from holotune.training.data import CropDataset, load_split
-from holotune.training.finetune import ModelOptions, RunOptions, build_model, finetune
-from holotune.training.module import TrainHParams
+from holotune.training.finetune import FinetuneOptions, ModelOptions, build_model, finetune
 
 MODULE = "face_mesh"
-MODEL = "face_landmark"
+MODEL = MODULE_SPECS[MODULE].model
 CONDITIONS = ("clean", "mask", "low_light", "both")
 SHIFTED = ("mask", "low_light", "both")
 CLEAN_BUDGET = 2.0  # % clean NME may rise over stock and still qualify
@@ -76,14 +82,21 @@ REAL_SUBJECTS = ("grace_hopper", "astronaut", "camera")
 DEFAULT_LR = {"head": (3e-3,), "branch": (3e-3,), "trunk": (1e-3, 3e-4)}
 
 
-def build_data(root: Path, seed: int) -> tuple[Path, Path, dict]:
-    """Default data -> manifest (split by subject, the ingest stage's fractions) -> shards."""
-    options = IngestOptions(validation_split=0.15, test_split=0.25, split_by="group", seed=seed)
-    report = ingest([Source("default", str(root / "default"))], root / "interim", options)
-    manifest = root / "interim" / "manifest.jsonl"
-    index = write_dataset_shards(manifest, root / "shards")
-    return manifest, root / "shards", {"ingest": report.counts, "splits": report.splits,
-                                       "shards": {k: v["records"] for k, v in index.items()}}
+def ingest_options(params: dict, root: Path) -> IngestOptions:
+    """The ingest stage's options (``params``) on the default data, written under ``root``."""
+    return build(IngestOptions, {**params["ingest"], "sources": [{"kind": "default", "path": str(root / "default")}],
+                                 "out_dir": str(root / "interim")}, "ingest")
+
+
+def build_data(params: dict, options: IngestOptions) -> tuple[Path, Path, dict]:
+    """Default data -> manifest (split by subject, the ingest stage's fractions) -> shards (the tfrecord stage's)."""
+    report = ingest(options)
+    manifest = Path(options.out_dir) / "manifest.jsonl"
+    shards = Path(options.out_dir).parent / "shards"
+    index = write_dataset_shards(build(ShardOptions, {**params["tfrecord"], "manifest": str(manifest),
+                                                      "out_dir": str(shards)}, "tfrecord"))
+    return manifest, shards, {"ingest": report.counts, "splits": report.splits,
+                              "shards": {k: v["records"] for k, v in index.items()}}
 
 
 def sample_info(manifest: Path) -> dict[str, dict]:
@@ -163,8 +176,12 @@ def nonface_presence(model: torch.nn.Module, canvases: np.ndarray) -> float:
     return presence_rate(model, MODULE, canvases) / 100.0
 
 
-def trainable_params(placement: str, r: int) -> tuple[int, int]:
-    model = build_model(ModelOptions(module=MODULE, lora=LoraOptions(r=r, placement=placement)))
+def with_placement(options: ModelOptions, placement: str) -> ModelOptions:
+    return replace(options, lora=replace(options.lora, placement=placement))
+
+
+def trainable_params(options: ModelOptions) -> tuple[int, int]:
+    model = build_model(options)
     targets = len(model.targeted_module_names)
     return sum(p.numel() for p in model.parameters() if p.requires_grad), targets
 
@@ -187,26 +204,42 @@ def pct(x: float) -> str:
 
 
 def main() -> None:
+    params = read_params(ROOT / "params.yaml")
+    conf = params["finetune"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--placements", default="head,branch,trunk")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, help=f"epochs per run (default: finetune.epochs, {conf['epochs']})")
     parser.add_argument("--lr", default=None,
                         help="one value for all, or per placement, '|' for several runs: head=3e-3,trunk=1e-3|3e-4")
-    parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--presence-weight", type=float, default=0.0,
-                        help="presence-head loss weight (conf/finetune: 0, the head stays stock)")
-    parser.add_argument("--negative-fraction", type=float, default=0.0,
-                        help="no-face crops per positive (conf/finetune: 0)")
+    parser.add_argument("--rank", type=int, help=f"LoRA rank, alpha scaled with it (default: finetune.lora_rank, "
+                                                 f"{conf['lora_rank']}, alpha {conf['lora_alpha']})")
+    parser.add_argument("--batch-size", type=int, help=f"default: finetune.batch_size, {conf['batch_size']}")
+    parser.add_argument("--seed", type=int, help=f"training, jitter and bootstrap seed (default: finetune.seed, "
+                                                 f"{conf['seed']})")
+    parser.add_argument("--presence-weight", type=float,
+                        help=f"presence-head loss weight (default: finetune.presence_weight, {conf['presence_weight']}"
+                             "; 0: the head stays stock)")
+    parser.add_argument("--negative-fraction", type=float,
+                        help=f"no-face crops per positive (default: finetune.negative_fraction, "
+                             f"{conf['negative_fraction']})")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on a shared 2-vCPU VM, 2 OpenMP threads thrash under contention)")
-    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "placement.json"))
+    add_json_out(parser, "placement")
     parser.add_argument("--keep-dir", default=None, help="work here instead of a temp folder (kept)")
     args = parser.parse_args()
     placements = [p.strip() for p in args.placements.split(",") if p.strip()]
     configs = parse_lr(args.lr, placements)
     torch.set_num_threads(args.threads)
+
+    flags = {"finetune.epochs": args.epochs, "finetune.batch_size": args.batch_size, "finetune.seed": args.seed,
+             "finetune.presence_weight": args.presence_weight, "finetune.negative_fraction": args.negative_fraction}
+    if args.rank is not None:  # alpha keeps conf's alpha / rank ratio
+        flags |= {"finetune.lora_rank": args.rank,
+                  "finetune.lora_alpha": conf["lora_alpha"] * args.rank / conf["lora_rank"]}
+    base = FinetuneOptions.from_config(with_overrides(params, {
+        "module.name": MODULE, **{key: value for key, value in flags.items() if value is not None}}))
+    seed, lora = base.hparams.seed, base.model.lora
+    jitter = replace(build(RoiJitter, params["evaluate"]["roi_jitter"], "evaluate.roi_jitter"), seed=seed)
 
     warnings.filterwarnings("ignore")
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "mlflow", "alembic"):
@@ -218,7 +251,8 @@ def main() -> None:
         root = Path(args.keep_dir) if args.keep_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        manifest, shards, data_counts = build_data(root, seed=0)
+        ingested = ingest_options(params, root)
+        manifest, shards, data_counts = build_data(params, ingested)
         data_seconds = time.perf_counter() - t0
         info = sample_info(manifest)
         splits = {s: split_summary(info, s) for s in ("train", "val", "test")}
@@ -228,8 +262,7 @@ def main() -> None:
                   f"{v['lfw_subjects']} LFW); samples per condition {v['samples_per_condition']}")
 
         # The evaluate stage's crops: tracking-ROI jitter, one fixed draw per sample.
-        eval_sets = {s: eval_dataset(load_split(shards, s, str(manifest)), MODULE, RoiJitter(seed=args.seed))
-                     for s in ("test", "val")}
+        eval_sets = {s: eval_dataset(load_split(shards, s, str(manifest)), MODULE, jitter) for s in ("test", "val")}
         results: dict[str, dict] = {}
         rows_by: dict[str, dict[str, list[dict]]] = {}
 
@@ -242,16 +275,13 @@ def main() -> None:
         log_path = root / "train.log"
         for placement, lr in configs:
             name = f"{placement}@{lr:g}"
-            params, targets = trainable_params(placement, args.rank)
+            options = with_placement(base.model, placement)
+            trainable, targets = trainable_params(options)
             run_dir = root / "runs" / name
-            run = RunOptions(shards_dir=str(shards), manifest=str(manifest), out_dir=str(run_dir / "model"),
-                             checkpoint_dir=str(run_dir / "checkpoints"),
-                             tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment="placement",
-                             tensorboard_dir=str(run_dir / "tensorboard"), negative_fraction=args.negative_fraction)
-            hparams = TrainHParams(epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr,
-                                   presence_weight=args.presence_weight, seed=args.seed)
-            options = ModelOptions(module=MODULE, lora=LoraOptions(r=args.rank, lora_alpha=2.0 * args.rank,
-                                                                     placement=placement))
+            run = replace(base.run, shards_dir=str(shards), manifest=str(manifest), out_dir=str(run_dir / "model"),
+                          checkpoint_dir=str(run_dir / "checkpoints"), tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                          experiment="placement", tensorboard_dir=str(run_dir / "tensorboard"))
+            hparams = replace(base.hparams, learning_rate=lr)
             t0 = time.perf_counter()
             with log_path.open("a") as log, contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
                 metrics = finetune(options, hparams, run)
@@ -260,14 +290,14 @@ def main() -> None:
             rows_by[name] = {s: evaluate(model, d, info) for s, d in eval_sets.items()}
             nonface_rate = nonface_presence(model, nonfaces)
             results[name] = {
-                "placement": placement, "trainable_params": params, "targets": targets, "learning_rate": lr,
+                "placement": placement, "trainable_params": trainable, "targets": targets, "learning_rate": lr,
                 "train_seconds": metrics["train_seconds"], "run_seconds": run_seconds,
                 "global_step": metrics["global_step"], "nonface_presence_rate": nonface_rate,
                 "final_train": {k: metrics.get(f"train/{k}") for k in ("loss_epoch", "landmarks", "presence",
                                                                          "distill", "nme", "presence_rate")},
                 "final_val": {k: metrics.get(f"val/{k}") for k in ("loss", "landmarks", "nme", "presence_rate")},
             }
-            print(f"  trained {placement}: {params:,} params on {targets} layers, lr {lr:g}, "
+            print(f"  trained {placement}: {trainable:,} params on {targets} layers, lr {lr:g}, "
                   f"{metrics['global_step']} steps, {metrics['train_seconds']:.0f} s "
                   f"(run {run_seconds:.0f} s)", flush=True)
 
@@ -276,13 +306,13 @@ def main() -> None:
                 rows, stock_rows = rows_by[name][split], rows_by["stock"][split]
                 res[split] = {"by_condition": summarize(rows), "real_vs_lfw": real_vs_lfw(rows)}
                 if name != "stock":
-                    res[split]["shifted_vs_stock"] = delta_ci(stock_rows, rows, SHIFTED, args.seed)
-                    res[split]["clean_vs_stock"] = delta_ci(stock_rows, rows, ("clean",), args.seed)
+                    res[split]["shifted_vs_stock"] = delta_ci(stock_rows, rows, SHIFTED, seed)
+                    res[split]["clean_vs_stock"] = delta_ci(stock_rows, rows, ("clean",), seed)
             if name != "stock":  # test + val pooled: all held-out subjects (3 real photos among them)
                 pooled_rows = rows_by[name]["test"] + rows_by[name]["val"]
                 pooled_stock = rows_by["stock"]["test"] + rows_by["stock"]["val"]
-                res["heldout"] = {"shifted_vs_stock": delta_ci(pooled_stock, pooled_rows, SHIFTED, args.seed),
-                                  "clean_vs_stock": delta_ci(pooled_stock, pooled_rows, ("clean",), args.seed)}
+                res["heldout"] = {"shifted_vs_stock": delta_ci(pooled_stock, pooled_rows, SHIFTED, seed),
+                                  "clean_vs_stock": delta_ci(pooled_stock, pooled_rows, ("clean",), seed)}
 
     wall_seconds = time.perf_counter() - wall
 
@@ -347,13 +377,15 @@ def main() -> None:
 
     out = {
         "benchmark": "placement",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "load_average_at_end": list(os.getloadavg())},
-        "settings": {"module": MODULE, "rank": args.rank, "lora_alpha": 2 * args.rank, "epochs": args.epochs,
-                     "batch_size": args.batch_size, "runs": [f"{p}@{lr:g}" for p, lr in configs], "seed": args.seed,
-                     "presence_weight": args.presence_weight, "negative_fraction": args.negative_fraction,
-                     "ingest": {"split_by": "group", "validation_split": 0.15, "test_split": 0.25, "seed": 0},
+                    "load_average_at_end": load_average()},
+        "settings": {"module": MODULE, "rank": lora.r, "lora_alpha": lora.lora_alpha, "epochs": base.hparams.epochs,
+                     "batch_size": base.hparams.batch_size, "runs": [f"{p}@{lr:g}" for p, lr in configs], "seed": seed,
+                     "presence_weight": base.hparams.presence_weight,
+                     "negative_fraction": base.run.negative_fraction,
+                     "ingest": {"split_by": ingested.split_by, "validation_split": ingested.validation_split,
+                                "test_split": ingested.test_split, "seed": ingested.seed},
                      "clean_budget_pct": CLEAN_BUDGET},
         "data": {**data_counts, "splits": splits, "seconds": data_seconds},
         "results": results,
@@ -361,10 +393,8 @@ def main() -> None:
         "recommendation": recommendation,
         "wall_seconds": wall_seconds,
     }
-    json_out = Path(args.json_out)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(out, indent=2))
-    print(f"\nwall time {wall_seconds:.0f} s; JSON: {json_out}")
+    print()
+    write_json(out, args.json_out, f"wall time {wall_seconds:.0f} s")
     print(f"RECOMMENDATION: default face_mesh placement = {best_placement}: {why}")
 
 

@@ -2,14 +2,16 @@
 
 For each fine-tuning module's landmark model (stock weights): the stock export, ``l1_norm`` at 0.3
 on the head layers (the original API's default) and ``channels`` at a few sparsities (calibrated
-on the train split's crops of ``--shards`` when it has the module's labels, else on the sample
-photo crops and mirrors; ``channel_multiple`` 8). Per variant: parameters, multiply-adds,
+on ``calibration_samples`` train-split crops of ``--shards`` when it has the module's labels, else
+on the sample photo crops and mirrors; ``channel_multiple`` and ``calibration_samples`` are the
+prune stage's, from ``params.yaml``: 8 and 64). Per variant: parameters, multiply-adds,
 ONNX file size raw and gzip (level 9), ONNX Runtime latency (CPU, 1 thread, batch 1; all variants of
 a module timed interleaved in one process, ``--runs`` calls each, median and p10-p90 in ms), and
 the accuracy cost:
 
 * ``test_nme`` / ``test_presence``: on the test split of ``--shards`` when it has the module's labels
-  (the default data has face labels only; they are the stock model's own outputs on clean images);
+  (the default data has face labels only; they are the stock model's own outputs on clean images),
+  crops cut with the evaluate stage's tracking-ROI jitter (``params.yaml``'s ``evaluate.roi_jitter``);
 * ``drift_px``: mean landmark distance from the stock model's output on the sample photo crops,
   in input pixels (for hands and pose, whose channel pruning was calibrated on the same crops, so
   this is an optimistic, in-sample figure).
@@ -21,21 +23,22 @@ the accuracy cost:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
-from importlib.metadata import version
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import ROOT, add_json_out, load_average, utc_now, versions, write_json
 
+from holotune.config import build, read_params
+from holotune.evaluation.scoring import RoiJitter
 from holotune.export import export_onnx
-from holotune.models import MODULE_MODELS, create_model
+from holotune.models import MODULE_SPECS, create_model
 from holotune.pruning import (
     PruneOptions,
     calibration_inputs,
@@ -51,20 +54,26 @@ from holotune.samples import sample_crops
 
 POINT_WIDTH = {"face_mesh": 3, "hands": 3, "pose": 5}  # numbers per landmark in the raw output
 L1_SPARSITY = 0.3  # the original API's default
-CHANNEL_MULTIPLE = 8
 
 
-def variants(module: str, sparsities: list[float], shards: str | None, manifest: str | None) -> tuple[dict, str]:
+def prune_options(params: dict) -> PruneOptions:
+    """The prune stage's options (``params.yaml``), as the ``l1_norm`` variant uses them: the head layers."""
+    return build(PruneOptions, {**params["prune"], "method": "l1_norm", "sparsity": L1_SPARSITY, "layers": None},
+                 "prune")
+
+
+def variants(module: str, sparsities: list[float], shards: str | None, manifest: str | None,
+             options: PruneOptions) -> tuple[dict, str]:
     """Variant name -> pruned model (stock weights), and where channel calibration came from."""
-    name = MODULE_MODELS[module]
+    name = MODULE_SPECS[module].model
     out = {"stock": create_model(name)}
     l1 = create_model(name)
-    prune_l1(l1, check_options(l1, module, PruneOptions("l1_norm", L1_SPARSITY)), L1_SPARSITY)
+    prune_l1(l1, check_options(l1, replace(options, module=module)), L1_SPARSITY)
     out[f"l1_norm {L1_SPARSITY:g}"] = l1
-    calibration, source = calibration_inputs(module, shards, manifest, PruneOptions().calibration_samples)
+    calibration, source = calibration_inputs(module, shards, manifest, options.calibration_samples)
     for sparsity in sparsities:
         model = create_model(name)
-        prune_channels(model, sparsity, calibration=calibration, multiple=CHANNEL_MULTIPLE)
+        prune_channels(model, sparsity, calibration=calibration, multiple=options.channel_multiple)
         out[f"channels {sparsity:g}"] = model
     return out, source
 
@@ -79,8 +88,8 @@ def drift_px(module: str, model: torch.nn.Module, stock_out: torch.Tensor, x: to
 
 
 def bench_module(module: str, sparsities: list[float], runs: int, shards: str | None, manifest: str | None,
-                 tmp: Path) -> dict:
-    models, source = variants(module, sparsities, shards, manifest)
+                 tmp: Path, options: PruneOptions, jitter: RoiJitter) -> dict:
+    models, source = variants(module, sparsities, shards, manifest, options)
     spec = models["stock"].spec
     nhwc, _ = sample_crops(spec)
     x = torch.from_numpy(np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)))
@@ -99,10 +108,10 @@ def bench_module(module: str, sparsities: list[float], runs: int, shards: str | 
         rows[key]["latency_ms"] = latency[key]
         rows[key]["speedup"] = latency["stock"]["median_ms"] / latency[key]["median_ms"]
     if shards and any(Path(shards).glob("test-*.tfrecord*")):
-        from holotune.evaluation.scoring import RoiJitter, mean_scores, split_dataset
+        from holotune.evaluation.scoring import mean_scores, split_dataset
 
         try:  # the evaluate stage's crops, built once for every variant
-            dataset = split_dataset(shards, "test", manifest, module, RoiJitter())
+            dataset = split_dataset(shards, "test", manifest, module, jitter)
         except ValueError:  # no labelled part of this module in the test split
             dataset = None
         for key, model in models.items() if dataset is not None else ():
@@ -110,7 +119,7 @@ def bench_module(module: str, sparsities: list[float], runs: int, shards: str | 
             rows[key]["test_nme"] = scores["nme"]
             rows[key]["test_presence"] = scores["presence_rate"]
             rows[key]["test_n"] = int(scores["n"])
-    return {"model": MODULE_MODELS[module], "calibration": source, "variants": rows}
+    return {"model": MODULE_SPECS[module].model, "calibration": source, "variants": rows}
 
 
 def print_table(results: dict) -> None:
@@ -132,36 +141,42 @@ def main() -> None:
     parser.add_argument("--modules", default="face_mesh,hands,pose")
     parser.add_argument("--sparsities", default="0.1,0.25,0.5", help="channel-pruning sparsities")
     parser.add_argument("--runs", type=int, default=60)
-    parser.add_argument("--shards", default="data/shards")
-    parser.add_argument("--manifest", default="data/interim/manifest.jsonl")
-    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "prune.json"))
+    parser.add_argument("--shards", help="TFRecord shards (default: params.yaml's prune.shards_dir)")
+    parser.add_argument("--manifest", help="their manifest (default: params.yaml's prune.manifest)")
+    add_json_out(parser, "prune")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
+    params = read_params(ROOT / "params.yaml")
+    options = prune_options(params)
+    jitter = replace(build(RoiJitter, params["evaluate"]["roi_jitter"], "evaluate.roi_jitter"),
+                     seed=params["evaluate"]["seed"])  # the evaluate stage's crops
     sparsities = [float(s) for s in args.sparsities.split(",")]
-    shards = args.shards if Path(args.shards).is_dir() else None
+    shards = args.shards or options.shards_dir
+    shards = shards if Path(shards).is_dir() else None
+    manifest = args.manifest or options.manifest
     started = time.perf_counter()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for module in [m.strip() for m in args.modules.split(",") if m.strip()]:
-            results[module] = bench_module(module, sparsities, args.runs, shards, args.manifest, Path(tmp))
+            results[module] = bench_module(module, sparsities, args.runs, shards, manifest, Path(tmp), options,
+                                           jitter)
             print(f"{module}: done ({results[module]['calibration']})", flush=True)
     print()
     print_table(results)
     report = {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": utc_now(),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "load_average": os.getloadavg()},
-        "versions": {pkg: version(pkg) for pkg in ("torch", "onnxruntime")},
+                    "load_average": load_average()},
+        "versions": versions("torch", "onnxruntime"),
         "latency": {"runtime": "onnxruntime CPU", "threads": 1, "batch": 1, "runs": args.runs,
                     "statistic": "median of interleaved runs"},
-        "channel_multiple": CHANNEL_MULTIPLE, "l1_sparsity": L1_SPARSITY, "channel_sparsities": sparsities,
+        "channel_multiple": options.channel_multiple, "l1_sparsity": L1_SPARSITY, "channel_sparsities": sparsities,
         "wall_s": round(time.perf_counter() - started, 1),
         "modules": results,
     }
-    Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.json_out} ({report['wall_s']} s)")
+    print()
+    write_json(report, args.json_out, f"{report['wall_s']} s")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Loopback only; every loop is bounded by a request count. Compare ratios, not abs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,15 +29,15 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from report import ROOT, add_json_out, utc_now, write_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from service_harness import ServerProcess, build_registry, jpeg  # noqa: E402
+from holotune.samples import sample_images
 
-from holotune.samples import sample_images  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+from service_harness import ServerProcess, build_registry, jpeg
 
 SWAP_CLIENTS = 4
 
@@ -135,13 +134,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=120, help="requests per client count")
     parser.add_argument("--clients", default="1,2,4,8")
     parser.add_argument("--infer-concurrency", default="1,2", help="server settings to compare")
-    parser.add_argument("--swap-requests", type=int, default=240)
-    parser.add_argument("--json-out", default=str(Path(__file__).parent / "results" / "service.json"))
+    parser.add_argument("--swap-requests", type=int, default=240,
+                        help="requests of the hot-swap run (enough to outlast the swap: a few seconds' worth)")
+    add_json_out(parser, "service")
     args = parser.parse_args()
 
     astronaut = sample_images()["astronaut"]
     image = jpeg(astronaut)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    report = {"date": utc_now(), "machine": platform.machine(),
               "cpus": os.cpu_count(), "python": platform.python_version(), "image": "astronaut 512x512 JPEG q95",
               "direct": direct_latency(astronaut), "load": [], "swap": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,19 +178,19 @@ def main() -> int:
               f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['failed']:>8}")
     swap = report["swap"]
     if swap:
+        delay = swap["swap_delay_s"]
+        first = ("NO v2 response (the run ended before the swap: raise --swap-requests)" if delay is None else
+                 f"first v2 response {delay:.2f} s after the promotion (poll interval 0.5 s)")
         print(f"\nhot swap under load ({swap['clients']} clients, {swap['requests']} requests, champion v1 -> v2 "
-              f"after a third): {swap['failed']} failed, served by {swap['served_by']}, first v2 response "
-              f"{swap['swap_delay_s']:.2f} s after the promotion (poll interval 0.5 s), "
+              f"after a third): {swap['failed']} failed, served by {swap['served_by']}, {first}, "
               f"{swap['old_after_new']} old-version responses to requests sent after it")
         for name in ("before", "around", "after"):
             if swap.get(name):
                 s = swap[name]
                 print(f"  {name:>7}: {s['requests']:>4} requests, {s['requests_per_s']:.1f} req/s, "
                       f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, max {s['max_ms']:.1f} ms")
-    out = Path(args.json_out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten: {out}")
+    print()
+    write_json(report, args.json_out)
     return 0
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stage_options import lora
 
 from holotune.adapters import AdapterError, apply_lora, merge_lora, placement_targets
 from holotune.models import create_model
-
-from stage_options import lora
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from stage_options import augment
 
 from holotune.data.crops import cut_crop, module_rois, to_crop
 from holotune.landmarks import PARTS
 from holotune.runtime.geometry import Rect, project_to_image
-
-from stage_options import augment
 
 
 def test_to_crop_inverts_the_runtime_projection():

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from stage_options import evaluate_options
 
 from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_metric, condition_splits
 from holotune.evaluation.metrics import classification_metrics, nme, pck
 from holotune.evaluation.report import EvaluateOptions, evaluate
 from holotune.evaluation.scoring import CENTRED, SampleScores, score_model
 from holotune.landmarks import FACE_IOD_POINTS
-
-from stage_options import evaluate_options
 
 ROOT = Path(__file__).resolve().parent.parent
 

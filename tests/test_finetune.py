@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 import pytest
 import torch
+from stage_options import evaluate_options, hparams, lora, model_options, run_options
 
 from holotune.data.augment import NO_AUGMENTATION
 from holotune.training.finetune import FinetuneConfigError, RunOptions, check_config, finetune
-
-from stage_options import evaluate_options, hparams, lora, model_options, run_options
 
 
 def _run(root, tmp_path, **overrides) -> RunOptions:
@@ -225,3 +223,30 @@ def test_hydra_sweep_gives_one_mlflow_run_per_point(shards, tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("holotune-finetune").experiment_id])
     assert sorted(r.data.params["lora_r"] for r in runs) == ["2", "4"]
     assert all("train/loss_epoch" in r.data.metrics for r in runs)
+
+
+def test_finetune_stage_is_byte_reproducible_across_processes(shards, tmp_path):
+    """Two runs of the stage, in processes with different hash seeds, write byte-identical DVC outputs
+    (model.pt, the adapter, metrics.json): what dvc.lock records does not change on a re-run."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    digests = []
+    for run, hash_seed in enumerate(("1", "2")):
+        out = tmp_path / f"run{run}"
+        cmd = [sys.executable, str(root / "stages" / "finetune.py"), "finetune.epochs=1", "finetune.batch_size=8",
+               "finetune.lora_placement=head", f"finetune.shards_dir={shards / 'shards'}",
+               f"finetune.manifest={shards / 'interim' / 'manifest.jsonl'}", f"finetune.out_dir={out / 'model'}",
+               f"finetune.checkpoint_dir={out / 'ckpt'}", f"finetune.tracking_uri=sqlite:///{out / 'mlflow.db'}",
+               f"finetune.tensorboard_dir={out / 'tb'}", "hydra.run.dir=.", "hydra.output_subdir=null"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                              env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert done.returncode == 0, done.stderr[-3000:]
+        files = sorted(p for p in (out / "model").rglob("*") if p.is_file())
+        digests.append({str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files})
+    assert "model/model.pt" in digests[0] and "model/adapter/adapter_config.json" in digests[0]
+    assert digests[0] == digests[1]

@@ -8,12 +8,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from stage_options import ingest_options
 
 from holotune.data.ingest import IngestError, Source, ingest
 from holotune.data.manifest import read_manifest
 from holotune.samples import sample_images
-
-from stage_options import ingest_options
 
 
 def _keypoints(n=543, value=0.5):

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch.nn.functional as F
 
-from holotune.models import list_models
-from holotune.models import tflite_graph, tflite_module
+from holotune.models import list_models, tflite_graph, tflite_module
 from holotune.models.verification import DEFAULT_TOLERANCE, verify_model, verify_models
 
 TOLERANCE = 1e-2  # the bound on landmark, box and score outputs

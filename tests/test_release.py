@@ -7,14 +7,13 @@ import json
 import onnx
 import pytest
 import torch
+from stage_options import export_options, lora
 
 from holotune.adapters import apply_lora, merge_lora
 from holotune.models import create_model
 from holotune.registry import CHALLENGER, CHAMPION, list_versions
 from holotune.release import ReleaseError, release
 from holotune.runtime.sessions import stock_model_path
-
-from stage_options import export_options, lora
 
 
 @pytest.fixture()

@@ -13,10 +13,10 @@ from datetime import datetime
 
 import httpx
 import pytest
+from service_harness import ServerProcess, free_port, tiny_dataset, wait_for_job
 
 import holotune
 from holotune.service.jobs import JobStore
-from service_harness import ServerProcess, free_port, tiny_dataset, wait_for_job
 
 TODAY = datetime.now().strftime("%Y%m%d")
 

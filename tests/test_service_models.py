@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from service_harness import ServerProcess, build_registry, jpeg
 
 from holotune.registry import promote
 from holotune.samples import sample_images
-from service_harness import ServerProcess, build_registry, jpeg
 
 FACE = "holotune-face_mesh"
 

@@ -10,9 +10,9 @@ import stat
 
 import numpy as np
 import pytest
+from service_harness import ServerProcess
 
 from holotune.service.security import PathRejected, is_loopback, load_token, resolve_in_workspace
-from service_harness import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from stage_options import augment, hparams, lora
 
 from holotune.data.augment import NO_AUGMENTATION
 from holotune.models import create_model
 from holotune.training.data import CropDataset, LabelledImage
 from holotune.training.outputs import decode_landmarks, presence_logit
-
-from stage_options import augment, hparams, lora
 
 
 @pytest.fixture(scope="module")

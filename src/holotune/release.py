@@ -161,14 +161,13 @@ def key_metrics(metrics: dict | None) -> dict[str, float]:
 
 def release(options: ExportOptions) -> dict:
     """Merge, export, check, measure, document and (optionally) register; returns ``export.json``'s content."""
-    from holotune.export import export_checked
-    from holotune.modelcard import write_model_card
-    from holotune.runtime.latency import onnx_latency
-    from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
-
     import onnx
 
+    from holotune.export import export_checked
+    from holotune.modelcard import write_model_card
     from holotune.models.spec import UnknownModuleError, get_module
+    from holotune.runtime.latency import onnx_latency
+    from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
 
     try:
         name = get_module(options.module, "export.module").model

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
-from holotune.registry import connect
-from holotune.registry import registered_name
+from holotune.registry import connect, registered_name
 from holotune.runtime import Holistic, ModelLoadError, ModelSession
 from holotune.runtime.holistic import POSE_STAGE_MODELS, USED_OUTPUTS
 from holotune.runtime.sessions import resolve_model_source

@@ -27,8 +27,8 @@ from holotune.adapters import (
     resolve_targets,
     trainable_trunk_layers,
 )
-from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.config import ConfigError, build
+from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
 from holotune.models.spec import MODULE_MODELS, MODULE_SPECS, UnknownModuleError, get_module
 from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.module import TrainHParams
@@ -344,7 +344,17 @@ def _save(model, options: ModelOptions, out_dir: Path) -> None:
 
     if options.use_lora:
         model.save_pretrained(str(out_dir / "adapter"))
+        _sort_adapter_targets(out_dir / "adapter" / "adapter_config.json")
         merged = merge_lora(copy.deepcopy(model))
     else:
         merged = model
     torch.save(merged.state_dict(), out_dir / "model.pt")
+
+
+def _sort_adapter_targets(config_path: Path) -> None:
+    """peft keeps ``target_modules`` as a set and writes it in hash order, which changes run to run;
+    sorted, the adapter (a DVC output) is byte-identical when the training is."""
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True))

@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from holotune.adapters import trainable_trunk_layers
-from holotune.models.spec import get_module
 from holotune.evaluation.metrics import nme
+from holotune.models.spec import get_module
 from holotune.training.heads import ClassHead
 from holotune.training.outputs import decode_landmarks, presence_logit
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainHParams:
