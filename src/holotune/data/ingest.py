@@ -232,10 +232,15 @@ def _detect_kind(path: Path) -> str:
     return "labelled" if any(n.endswith(".json") for n in names) else "unlabelled"
 
 
+def split_fraction(key: str, seed: int) -> float:
+    """A stable number in [0, 1) for ``key``: the position that assigns it a split (same on every machine)."""
+    return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16) / 16**12
+
+
 def assign_split(sample: Sample, options: IngestOptions) -> str:
     """Deterministic split from a hash of the group (``split_by=group``) or the image content."""
     key = sample.group if options.split_by == "group" and sample.group else sample.sha256
-    u = int(hashlib.sha256(f"{options.seed}:{key}".encode()).hexdigest()[:12], 16) / 16**12
+    u = split_fraction(key, options.seed)
     if u < options.test_split:
         return "test"
     if u < options.test_split + options.validation_split:

@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Module = Literal["face_mesh", "hands", "pose"]
+from holotune.models.spec import MODULE_SPECS
+
+Module = Literal[tuple(MODULE_SPECS)]  # face_mesh, hands, pose
 # Class and layer names reach the stages as Hydra override values: a plain character set only.
 ClassName = Annotated[str, StringConstraints(pattern=r"^\w[\w .-]{0,63}$")]
 LayerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][\w.]{0,127}$")]
@@ -52,9 +54,10 @@ class FinetuneRequest(BaseModel):
         num_classes must equal len(class_names)."""
         errors = []
         if self.task_type == "classification":
-            if self.module != "hands":
-                errors.append(("task_type", f"task_type=classification needs module='hands' (the gesture head "
-                                            f"sits on the hand model), got module={self.module!r}"))
+            takes = [m.name for m in MODULE_SPECS.values() if m.class_feature]
+            if self.module not in takes:
+                errors.append(("task_type", f"task_type=classification needs module={' or '.join(map(repr, takes))} "
+                                            f"(the gesture head sits on its trunk feature), got module={self.module!r}"))
             if not self.class_names:
                 errors.append(("class_names", "task_type=classification needs class_names"))
         else:

@@ -313,13 +313,11 @@ def summary(metrics: dict) -> str:
 
 
 def resplit(images: list[LabelledImage], validation_split: float, seed: int) -> tuple[list, list]:
-    """Deterministic train/val split by a hash of each sample id."""
-    import hashlib
+    """Deterministic train/val split by a hash of each sample id (ingest's :func:`split_fraction`)."""
+    from holotune.data.ingest import split_fraction
 
-    def u(image: LabelledImage) -> float:
-        return int(hashlib.sha256(f"{seed}:{image.sample_id}".encode()).hexdigest()[:12], 16) / 16**12
-
-    return [i for i in images if u(i) >= validation_split], [i for i in images if u(i) < validation_split]
+    u = {id(i): split_fraction(i.sample_id, seed) for i in images}
+    return [i for i in images if u[id(i)] >= validation_split], [i for i in images if u[id(i)] < validation_split]
 
 
 def _class_head(options: ModelOptions, train: CropDataset):
