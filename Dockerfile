@@ -32,10 +32,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     XDG_CACHE_HOME=/tmp/cache
 
 WORKDIR /opt/holotune
-# Dependencies first (the slow layer), pinned exactly as `make install` pins them.
-COPY pyproject.toml requirements.lock README.md ./
+# Dependencies first (the slow layer, cached until the lock changes), pinned exactly as `make install`
+# pins them; then the package itself, so a code change does not reinstall torch and mediapipe.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install -c requirements.lock .
+RUN pip install --no-deps .
 # The stage scripts and their Hydra config: a job runs them as the CLI does.
 COPY conf ./conf
 COPY stages ./stages
