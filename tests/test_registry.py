@@ -50,3 +50,19 @@ def test_registry_errors_name_the_model_and_version(tracking, capsys):
     assert "holotune-nothing has no version 3" in capsys.readouterr().err
     with pytest.raises(RegistryError, match="unknown module 'faces'"):
         register_model(__file__, "faces", tracking_uri=tracking)
+
+
+def test_a_registry_whose_version_1_is_not_stock_is_refused(tracking, tmp_path):
+    """Version 1 is the rollback target: a registered model that someone else started is not silently adopted."""
+    import mlflow
+
+    from holotune.export import export_stock_models
+    from holotune.registry import _log_onnx, connect
+
+    mlflow_module, _ = connect(tracking)
+    onnx_file = export_stock_models()["face_landmark"]
+    _log_onnx(mlflow_module, onnx_file, "face_mesh", "holotune-face_mesh",
+              {"holotune.module": "face_mesh"})  # a version 1 without the stock tag
+    with pytest.raises(RegistryError, match="holotune-face_mesh: version 1 is not the stock MediaPipe model"):
+        register_model(onnx_file, "face_mesh", tracking_uri=tracking)
+    assert mlflow.MlflowClient(tracking).get_registered_model("holotune-face_mesh").name == "holotune-face_mesh"

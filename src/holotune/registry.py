@@ -72,6 +72,10 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     except Exception:  # the registered model does not exist yet
         versions = []
     if versions:
+        first = min(versions, key=lambda v: int(v.version))
+        if first.version != "1" or (first.tags or {}).get("stock") != "true":
+            raise RegistryError(f"{name}: version 1 is not the stock MediaPipe model (no tag stock=true); holotune "
+                                "expects it there as the rollback target. Use another tracking URI or registered model")
         return "1"
     model = MODULE_MODELS[module]
     path = ensure_stock_models([model])[model]

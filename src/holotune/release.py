@@ -38,6 +38,14 @@ from holotune.config import build
 log = logging.getLogger(__name__)
 
 
+# Merging the adapter again must reproduce finetune's model.pt up to float32 rounding of the same
+# sums (seen ~1e-7); anything larger means the two files come from different runs.
+SAME_RUN_WEIGHT_ATOL = 1e-5
+# MLflow limits a tag value to 5,000 characters; the params tag keeps a margin (the full params are
+# in export.json and the model card).
+MLFLOW_TAG_CHARS = 4900
+
+
 class ReleaseError(RuntimeError):
     """An export that must not ship; the message names the file and the check that failed."""
 
@@ -115,7 +123,7 @@ def merged_model(module: str, model_dir: str | os.PathLike, merge_atol: float = 
     if set(saved) != set(state):
         raise ReleaseError(f"{model_pt} and {adapter} hold different layers: is one of them stale?")
     weight_diff = max(float((state[k] - saved[k]).abs().max()) for k in state)
-    if weight_diff > 1e-5:
+    if weight_diff > SAME_RUN_WEIGHT_ATOL:
         raise ReleaseError(f"{adapter} merged differs from {model_pt} by {weight_diff:.3g}: they come from different "
                            "runs (re-run the finetune stage)")
     return merged, {"source": "adapter", "merged_vs_unmerged": diff, "merged_vs_model_pt": weight_diff}
@@ -209,7 +217,7 @@ def release(options: ExportOptions) -> dict:
         from holotune.registry import CHALLENGER, register_model, registered_name
 
         tags = {"git_commit": record["git_commit"], "data_hash": record["data_hash"],
-                "params": json.dumps(options.params or {}, sort_keys=True)[:4900],
+                "params": json.dumps(options.params or {}, sort_keys=True)[:MLFLOW_TAG_CHARS],
                 **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()},
                 "gate_passed": str(bool(record["gate"] and record["gate"]["passed"])).lower()}
         version = register_model(onnx_path, options.module, tags=tags, tracking_uri=options.tracking_uri)
