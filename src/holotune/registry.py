@@ -72,8 +72,8 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     except Exception:  # the registered model does not exist yet
         versions = []
     if versions:
-        first = min(versions, key=lambda v: int(v.version))
-        if first.version != "1" or (first.tags or {}).get("stock") != "true":
+        first = next((v for v in versions if str(v.version) == "1"), None)  # the store may give an int
+        if first is None or (first.tags or {}).get("stock") != "true":
             raise RegistryError(f"{name}: version 1 is not the stock MediaPipe model (no tag stock=true); holotune "
                                 "expects it there as the rollback target. Use another tracking URI or registered model")
         return "1"
