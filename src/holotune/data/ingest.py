@@ -39,9 +39,8 @@ from holotune.data.validation import (
     parse_mask,
 )
 from holotune.landmarks import NUM_KEYPOINTS, PARTS
+from holotune.runtime.image import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 GROUP_FIELDS = ("group", "subject", "video", "person")
 
 

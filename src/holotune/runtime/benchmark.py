@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from holotune.runtime.holistic import Holistic
-from holotune.runtime.image import load_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from holotune.runtime.image import IMAGE_SUFFIXES, load_image
 
 
 def load_bench_images(folder: str | os.PathLike | None = None) -> dict[str, np.ndarray]:

@@ -15,6 +15,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIN_SIDE = 2  # pixels; MediaPipe's crops need at least 2x2 to interpolate
+# File suffixes holotune reads as images and as videos (ingest, the CLI, the service, benchmarks).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 
 class ImageError(ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from holotune.data.ingest import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from holotune.runtime.image import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 # The flags dvc.yaml passes: run in the working directory, no Hydra output folders, no Hydra logging.
 HYDRA_FLAGS = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
