@@ -12,6 +12,7 @@ from holotune.data.augment import AugmentOptions
 from holotune.data.ingest import IngestOptions, Source
 from holotune.data.shards import ShardOptions
 from holotune.evaluation.report import EvaluateOptions
+from holotune.pruning import PruneOptions
 from holotune.release import ExportOptions
 from holotune.training.finetune import FinetuneOptions, ModelOptions, RunOptions
 from holotune.training.module import TrainHParams
@@ -52,6 +53,10 @@ def ingest_options(sources: list[Source], out_dir: str | Path, **changes) -> Ing
 def shard_options(manifest: str | Path, out_dir: str | Path, **changes) -> ShardOptions:
     options = build(ShardOptions, PARAMS["tfrecord"], "tfrecord")
     return replace(options, manifest=str(manifest), out_dir=str(out_dir), **changes)
+
+
+def prune_options(**changes) -> PruneOptions:
+    return replace(build(PruneOptions, PARAMS["prune"], "prune"), **changes)
 
 
 def evaluate_options(**changes) -> EvaluateOptions:

@@ -137,3 +137,16 @@ def test_unknown_and_missing_keys_are_named():
         FinetuneOptions.from_config(with_overrides(params, {"finetune.epoch": 3}))
     with pytest.raises(ConfigError, match=r"ingest.sources\[0\].path: missing"):
         build(IngestOptions, {**params["ingest"], "sources": [{"kind": "default"}]}, "ingest")
+
+
+def test_a_stage_with_a_bad_key_exits_1_naming_it(tmp_path):
+    """The stage script, not only the library: a mistyped key fails before any work, with the key named."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "stages" / "tfrecord.py"), "+tfrecord.shard_sise=10",
+                           f"tfrecord.out_dir={tmp_path / 'shards'}", "hydra.run.dir=.", "hydra.output_subdir=null"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "tfrecord: unknown key(s) ['shard_sise']" in done.stderr
+    assert not (tmp_path / "shards").exists()

@@ -12,15 +12,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-import yaml
 from onnx import numpy_helper
+from stage_options import prune_options
 
-from holotune.config import build
 from holotune.models import create_model
+from holotune.models.spec import MODULE_MODELS
 from holotune.models.verification import compare_outputs
 from holotune.pruning import (
     PruneError,
-    PruneOptions,
     PruneReport,
     apply_channel_plan,
     channel_groups,
@@ -37,13 +36,6 @@ from holotune.pruning import (
 from holotune.runtime.sessions import ModelSession
 
 ROOT = Path(__file__).resolve().parent.parent
-LANDMARK_MODELS = {"face_mesh": "face_landmark", "hands": "hand_landmark_full", "pose": "pose_landmark_full"}
-
-
-def _options(**overrides) -> PruneOptions:
-    """``params.yaml``'s prune section (conf/'s defaults), with ``overrides``."""
-    section = yaml.safe_load((ROOT / "params.yaml").read_text())["prune"]
-    return build(PruneOptions, {**section, **overrides}, "prune")
 
 
 def _outputs(model, x):
@@ -69,7 +61,7 @@ def _landmark_px(a: torch.Tensor, b: torch.Tensor, per_point: int) -> torch.Tens
 def l1_face():
     """face_landmark with 30% of each head layer's weights zeroed, and the layers pruned."""
     model = create_model("face_landmark")
-    layers = check_options(model, _options(method="l1_norm", sparsity=0.3, layers=None, module="face_mesh"))
+    layers = check_options(model, prune_options(method="l1_norm", sparsity=0.3, layers=None, module="face_mesh"))
     zeros_before = {n: int((getattr(model, n).weight == 0).sum()) for n in layers}
     report = prune_l1(model, layers, 0.3)
     return model, layers, zeros_before, report
@@ -100,7 +92,7 @@ def test_l1_norm_zeros_the_requested_share_of_each_head_layer_and_nothing_else(l
 # ----------------------------------------------------------------------------------------- channels
 @pytest.mark.parametrize("module", ["face_mesh", "hands"])
 def test_channels_at_sparsity_zero_is_the_unpruned_model(module, crops):
-    name = LANDMARK_MODELS[module]
+    name = MODULE_MODELS[module]
     model, stock, x = create_model(name), create_model(name), crops[name][:1]
     plan = prune_channels(model, 0.0, calibration=torch.cat([x, x.flip(-1)]), multiple=8)
     assert plan["keep"] == {} and plan["removed_groups"] == 0 and plan["groups"] > 0
@@ -113,8 +105,8 @@ def test_channels_at_sparsity_zero_is_the_unpruned_model(module, crops):
 def test_removing_a_channel_group_that_nothing_reads_leaves_the_outputs_unchanged(module, crops):
     """The coupling is right: silence every layer that reads a group, then remove the group (through
     its residual ADDs, channel PADs, depthwise convs, PReLUs, pools and resizes): outputs stay put."""
-    name = LANDMARK_MODELS[module]
-    model, x = create_model(name), crops[LANDMARK_MODELS[module]][:2]
+    name = MODULE_MODELS[module]
+    model, x = create_model(name), crops[MODULE_MODELS[module]][:2]
     groups, pinned = channel_groups(model)
     assert pinned > 0  # the input and output channels
     widest = max(groups, key=lambda g: len(g.site))  # e.g. face: a channel of the residual stream, stage 1 to heads
@@ -158,7 +150,7 @@ def test_slice_channels_keeps_shapes_layers_and_computed_tensors_consistent(crop
 
 @pytest.mark.parametrize("module", ["face_mesh", "hands", "pose"])
 def test_half_the_channels_go_and_the_model_still_runs_with_stock_output_shapes(module, crops):
-    name = LANDMARK_MODELS[module]
+    name = MODULE_MODELS[module]
     model, stock = create_model(name), create_model(name)
     plan = prune_channels(model, 0.5, multiple=8)
     assert plan["removed_groups"] == sum(removed_count(s["size"], 0.5, 8) for s in plan["sites"])
@@ -210,7 +202,7 @@ def test_channels_stage_writes_a_smaller_model_with_the_stock_signature(shards, 
     stock = create_model("face_landmark")
     torch.save(stock.state_dict(), tmp_path / "model.pt")
     out = tmp_path / "pruned"
-    report = prune(_options(method="channels", sparsity=0.25, layers=None, calibration_samples=8, module="face_mesh",
+    report = prune(prune_options(method="channels", sparsity=0.25, layers=None, calibration_samples=8, module="face_mesh",
                             model=tmp_path / "model.pt", out_dir=out, shards_dir=shards / "shards",
                             manifest=shards / "interim" / "manifest.jsonl", split="val", latency_runs=5))
     assert isinstance(report, PruneReport)
@@ -254,14 +246,14 @@ def test_channels_stage_writes_a_smaller_model_with_the_stock_signature(shards, 
 ])
 def test_bad_options_fail_naming_the_value(overrides, message):
     with pytest.raises(PruneError, match=message):
-        check_options(create_model("face_landmark"), _options(**{"module": "face_mesh", "layers": None, **overrides}))
+        check_options(create_model("face_landmark"), prune_options(**{"module": "face_mesh", "layers": None, **overrides}))
 
 
 def test_bad_module_or_missing_model_fails_before_any_work(tmp_path):
     with pytest.raises(PruneError, match="prune.module: unknown module 'feet'"):
-        prune(_options(module="feet", model=None, out_dir=tmp_path / "out"))
+        prune(prune_options(module="feet", model=None, out_dir=tmp_path / "out"))
     with pytest.raises(FileNotFoundError, match=f"prune.model: {tmp_path / 'nope.pt'} does not exist"):
-        prune(_options(module="face_mesh", model=tmp_path / "nope.pt", out_dir=tmp_path / "out"))
+        prune(prune_options(module="face_mesh", model=tmp_path / "nope.pt", out_dir=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 

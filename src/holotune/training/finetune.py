@@ -135,13 +135,19 @@ class FinetuneOptions:
         peft's names. A key that no dataclass takes is an error naming it.
         """
         f, module, task = dict(cfg["finetune"]), cfg["module"], cfg["task"]
-        lora = {"r": f.pop("lora_rank", None), "lora_alpha": f.pop("lora_alpha", None),
-                "lora_dropout": f.pop("lora_dropout", None), "placement": f.pop("lora_placement", None),
-                "target_modules": module.get("target_modules")}
-        model = build(ModelOptions, {"module": module.get("name"), "task_type": task.get("type"),
-                                     "num_classes": task.get("num_classes"), "class_names": task.get("class_names"),
-                                     "freeze_backbone": f.pop("freeze_backbone", None),
-                                     "use_lora": f.pop("use_lora", None), "lora": lora}, "finetune")
+
+        def take(source: dict, names: dict[str, str], pop: bool = False) -> dict:
+            """Present keys only, renamed (a missing one is then reported missing by ``build``)."""
+            return {new: (source.pop if pop else source.get)(old) for old, new in names.items() if old in source}
+
+        lora = {**take(f, {"lora_rank": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
+                           "lora_placement": "placement"}, pop=True),
+                **take(module, {"target_modules": "target_modules"})}
+        model = build(ModelOptions, {**take(module, {"name": "module"}),
+                                     **take(task, {"type": "task_type", "num_classes": "num_classes",
+                                                   "class_names": "class_names"}),
+                                     **take(f, {"freeze_backbone": "freeze_backbone", "use_lora": "use_lora"}, pop=True),
+                                     "lora": lora}, "finetune")
         hparams = build(TrainHParams, f, "finetune", allow_extra=True)
         run = build(RunOptions, {**f, **cfg["trainer"]}, "finetune", allow_extra=True)
         taken = {x.name for x in fields(TrainHParams)} | {x.name for x in fields(RunOptions)}
