@@ -17,58 +17,12 @@ import math
 
 import numpy as np
 
-from holotune.landmarks import PARTS, FaceLandmark, HandLandmark, PoseLandmark
+from holotune.landmarks import PARTS, PoseLandmark
 from holotune.models.spec import get_module
-from holotune.runtime.geometry import (
-    Rect,
-    box_rect,
-    crop_image,
-    normalize_radians,
-    pad_roi,
-    rotation_between,
-    transform_rect,
-)
+from holotune.runtime.geometry import Rect, crop_image, normalize_radians, pad_roi, rotation_between, transform_rect
+from holotune.runtime.tracking import POSE_ROI_SCALE, face_tracking_rect, hand_tracking_rect
 
-# MediaPipe's HandLandmarksToRect: the palm and the two lower joints of each finger (not the tips).
-_HAND_RECT_POINTS = (
-    HandLandmark.WRIST, HandLandmark.THUMB_CMC, HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP,
-    HandLandmark.INDEX_FINGER_MCP, HandLandmark.INDEX_FINGER_PIP, HandLandmark.MIDDLE_FINGER_MCP,
-    HandLandmark.MIDDLE_FINGER_PIP, HandLandmark.RING_FINGER_MCP, HandLandmark.RING_FINGER_PIP,
-    HandLandmark.PINKY_MCP, HandLandmark.PINKY_PIP,
-)
-_FACE_ROTATION = (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)  # the eye line is level
 _POSE_CORE = (PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
-
-
-def rotated_box_rect(points: np.ndarray, rotation: float, size: tuple[int, int]) -> Rect:
-    """The tightest rect with ``rotation`` around (N, 2) normalized points (in pixels, as MediaPipe)."""
-    w_img, h_img = size
-    px = points * (w_img, h_img)
-    cos, sin = math.cos(rotation), math.sin(rotation)
-    # Coordinates along the rect's own axes.
-    u = px[:, 0] * cos + px[:, 1] * sin
-    v = -px[:, 0] * sin + px[:, 1] * cos
-    uc, vc = (u.min() + u.max()) / 2, (v.min() + v.max()) / 2
-    cx, cy = uc * cos - vc * sin, uc * sin + vc * cos
-    return Rect(cx / w_img, cy / h_img, (u.max() - u.min()) / w_img, (v.max() - v.min()) / h_img, rotation)
-
-
-def face_roi(face: np.ndarray, size: tuple[int, int]) -> Rect:
-    """Face tracking ROI from (468, >=2) normalized face landmarks."""
-    # MediaPipe's FaceLandmarksToRoi: an axis-aligned box, given the eye-line rotation.
-    rotation = rotation_between(face[_FACE_ROTATION[0], :2], face[_FACE_ROTATION[1], :2], 0.0, size)
-    return transform_rect(box_rect(face[:, :2].astype(np.float64), rotation), size, scale=1.5)
-
-
-def hand_roi(hand: np.ndarray, size: tuple[int, int]) -> Rect:
-    """Hand tracking ROI from (21, >=2) normalized hand landmarks."""
-    pts = hand[:, :2].astype(np.float64)
-    wrist = pts[HandLandmark.WRIST]
-    middle = ((pts[HandLandmark.INDEX_FINGER_MCP] + pts[HandLandmark.RING_FINGER_MCP]) / 2
-              + pts[HandLandmark.MIDDLE_FINGER_MCP]) / 2
-    rotation = rotation_between(wrist, middle, math.pi / 2, size)
-    rect = rotated_box_rect(pts[list(_HAND_RECT_POINTS)], rotation, size)
-    return transform_rect(rect, size, scale=2.0, shift_y=-0.1)
 
 
 def pose_roi(pose: np.ndarray, visible: np.ndarray, size: tuple[int, int]) -> Rect:
@@ -82,7 +36,7 @@ def pose_roi(pose: np.ndarray, visible: np.ndarray, size: tuple[int, int]) -> Re
     radius = float(np.sqrt((px**2).sum(axis=1)).max()) if len(px) else 0.0
     side = 2.0 * max(radius, 1.0)
     return transform_rect(Rect(float(hips[0]), float(hips[1]), side / w_img, side / h_img,
-                               normalize_radians(rotation)), size, scale=1.25)
+                               normalize_radians(rotation)), size, scale=POSE_ROI_SCALE)
 
 
 def part_roi(rule: str, points: np.ndarray, labelled: np.ndarray, size: tuple[int, int]) -> Rect | None:
@@ -97,9 +51,9 @@ def part_roi(rule: str, points: np.ndarray, labelled: np.ndarray, size: tuple[in
     if not labelled.all():
         return None
     if rule == "face":
-        return face_roi(points, size)
+        return face_tracking_rect(points, size)
     if rule == "hand":
-        return hand_roi(points, size)
+        return hand_tracking_rect(points, size)
     raise ValueError(f"unknown ROI rule {rule!r}; one of face, hand, pose")
 
 

@@ -1,15 +1,17 @@
-"""MediaPipe Holistic for still images, rebuilt on ONNX Runtime (no torch).
+"""MediaPipe Holistic rebuilt on ONNX Runtime (no torch), for still images and video.
 
 The graph is mediapipe 0.10.21's ``HolisticLandmarkCpu`` as the stock Python solution runs it
-with ``static_image_mode=True, model_complexity=1`` on a fresh instance (see
-``docs/mediapipe_holistic.md`` §2, §12.1): 8 model runs per person,
+with ``model_complexity=1``. With ``static_image_mode=True`` each image is processed as by a fresh
+instance (see ``docs/mediapipe_holistic.md`` §2, §12.1): 8 model runs per person,
 
     pose_detection -> pose ROI -> pose_landmark_full (+ heatmap refinement, kernel 9)
       -> face: ROI from pose -> face_detection_short_range -> face-mesh ROI -> face_landmark
       -> hands (per side): wrist-visibility gate -> ROI from pose -> hand_recrop -> hand_landmark_full
 
 The face branch and each hand run as concurrent tasks, as MediaPipe's graph scheduler runs them;
-the pose stage, which runs alone, gets the spare cores instead.
+the pose stage, which runs alone, gets the spare cores instead. With ``static_image_mode=False``
+frames are tracked and smoothed as in MediaPipe's video mode (:mod:`holotune.runtime.stream`,
+``docs/mediapipe_video.md``): the same stages, composed with tracking ROIs and filters.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -46,6 +49,11 @@ from holotune.runtime.geometry import (
     transform_rect,
 )
 from holotune.runtime.sessions import ModelSession, open_stock, resolve_model_source
+from holotune.runtime.smoothing import OneEuroParams
+from holotune.runtime.tracking import pose_rect_from_keypoints
+
+if TYPE_CHECKING:
+    from holotune.runtime.stream import HolisticStream
 
 # MediaPipe's fixed thresholds (strict '>' for presence/visibility, '>=' for detector scores).
 FACE_DETECTION_MIN_SCORE = 0.5
@@ -54,6 +62,7 @@ HAND_PRESENCE_THRESHOLD = 0.5
 WRIST_VISIBILITY_THRESHOLD = 0.1
 HEATMAP_KERNEL = 9  # the graph says 7, but stock Python drops that option (docs/mediapipe_holistic.md §6.3)
 HEATMAP_MIN_CONFIDENCE = 0.5
+NUM_POSE_AUXILIARY = 2  # pose model landmarks 33 (hip centre) and 34 (body-circle point): the tracking ROI's source
 # These run one after the other with nothing beside them, so they get the spare cores.
 POSE_STAGE_MODELS = ("pose_detection", "pose_landmark_full")
 # Outputs Holistic reads, where a model has others: the rest are pruned from the graph, not computed
@@ -67,6 +76,20 @@ HAND_POSE_POINTS = {
     "left": (PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY, PoseLandmark.LEFT_INDEX),
     "right": (PoseLandmark.RIGHT_WRIST, PoseLandmark.RIGHT_PINKY, PoseLandmark.RIGHT_INDEX),
 }
+
+
+class PoseOutput(NamedTuple):
+    """The pose landmark model's decoded outputs on one image.
+
+    Attributes:
+        landmarks: (33, 4) x, y, z (normalized), visibility.
+        auxiliary: (2, 4) landmarks 33 and 34, the next frame's ROI source in video mode.
+        world: (33, 4) x, y, z in metres (hip-centred), visibility.
+    """
+
+    landmarks: np.ndarray
+    auxiliary: np.ndarray
+    world: np.ndarray
 
 
 @dataclass
@@ -109,11 +132,19 @@ class HolisticResult:
 
 
 class Holistic:
-    """MediaPipe Holistic (still images) on ONNX Runtime.
+    """MediaPipe Holistic on ONNX Runtime, for still images or video.
 
     Args:
         min_detection_confidence: [0, 1], the pose detector's minimum score (MediaPipe's option).
         min_tracking_confidence: [0, 1], the pose-presence threshold (MediaPipe's option).
+        static_image_mode: MediaPipe's option. ``True`` (holotune's default, unlike MediaPipe's):
+            every call is an independent image. ``False``: calls are the frames of one video,
+            tracked and smoothed as MediaPipe's video mode does (:meth:`process`, :meth:`reset`;
+            :meth:`stream` gives more independent streams on the same models).
+        smooth_landmarks: MediaPipe's option: in video mode, filter pose and world landmarks.
+        face_smoothing, hand_smoothing: in video mode, one-euro filters for the face and hand
+            landmarks, which MediaPipe does not smooth (``None``: off, MediaPipe's behaviour; see
+            :data:`holotune.runtime.smoothing.FACE_SMOOTHING` and ``HAND_SMOOTHING``).
         face_mesh, hands, pose: replace that landmark model with a fine-tuned one: a local ``.onnx``
             file (or a folder holding one) or an MLflow URI ``models:/<name>@<alias>``. It must
             have the stock model's signature.
@@ -128,6 +159,10 @@ class Holistic:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         *,
+        static_image_mode: bool = True,
+        smooth_landmarks: bool = True,
+        face_smoothing: OneEuroParams | None = None,
+        hand_smoothing: OneEuroParams | None = None,
         face_mesh: str | os.PathLike | None = None,
         hands: str | os.PathLike | None = None,
         pose: str | os.PathLike | None = None,
@@ -158,6 +193,10 @@ class Holistic:
         self._face_anchors = ssd_anchors(FACE_DETECTOR)
         # Face, left hand and right hand are independent: one task each.
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="holistic") if parallel else None
+        self.static_image_mode = bool(static_image_mode)
+        self.smooth_landmarks = bool(smooth_landmarks)
+        self.face_smoothing, self.hand_smoothing = face_smoothing, hand_smoothing
+        self._stream = None if self.static_image_mode else self.stream()
 
     def set_model(self, module: str, session: ModelSession) -> None:
         """Swap the landmark model of ``module`` (face_mesh | hands | pose); the swap is one assignment."""
@@ -181,28 +220,73 @@ class Holistic:
         self.close()
 
     # ------------------------------------------------------------------ pipeline
-    def process(self, image: np.ndarray) -> HolisticResult:
-        """Run Holistic on one (H, W, 3) uint8 RGB image; each call is independent (no tracking)."""
-        image = _check_image(image)
+    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> HolisticResult:
+        """Run Holistic on one (H, W, 3) uint8 RGB image.
+
+        In static-image mode each call is independent and ``timestamp_ms`` is ignored. In video
+        mode the call is the next frame of one stream (see :class:`HolisticStream`): timestamps in
+        milliseconds must increase; ``None`` steps 33.333 ms (MediaPipe's synthetic 30 fps).
+        """
+        if self._stream is not None:
+            return self._stream.process(image, timestamp_ms)
+        image = check_image(image)
         size = (image.shape[1], image.shape[0])
-        sessions = dict(self._sessions)  # one consistent set of models for this image
-        roi = self._detect_pose(image, size, sessions)
-        if roi is None:
-            return HolisticResult()
-        pose, world = self._pose_landmarks(image, size, roi, sessions)
+        sessions = self.models()
+        roi = self.detect_pose(image, size, sessions)
+        pose = None if roi is None else self.pose_landmarks(image, size, roi, sessions)
         if pose is None:
             return HolisticResult()
-        sides = [s for s, (wrist, _, _) in HAND_POSE_POINTS.items() if pose[wrist, 3] > WRIST_VISIBILITY_THRESHOLD]
-        if self._pool is not None:
-            face_job = self._pool.submit(self._face, image, size, pose, sessions)
-            hand_jobs = {side: self._pool.submit(self._hand, image, size, pose, side, sessions) for side in sides}
-            hands = {side: job.result() for side, job in hand_jobs.items()}
-            face = face_job.result()
-        else:
-            face = self._face(image, size, pose, sessions)
-            hands = {side: self._hand(image, size, pose, side, sessions) for side in sides}
-        return HolisticResult(pose=pose, pose_world=world, face=face, left_hand=hands.get("left"),
-                              right_hand=hands.get("right"))
+
+        def face() -> np.ndarray | None:
+            recrop = self.face_recrop_rect(image, size, pose.landmarks, sessions)
+            return None if recrop is None else self.face_landmarks(image, size, recrop, sessions)
+
+        def hand(side: str) -> np.ndarray | None:
+            recrop = self.hand_recrop_rect(image, size, pose.landmarks, side, sessions)
+            return self.hand_landmarks(image, size, recrop, sessions)
+
+        face_points, hands = self.run_branches(face, hand, self.visible_sides(pose.landmarks))
+        return HolisticResult(pose=pose.landmarks, pose_world=pose.world, face=face_points,
+                              left_hand=hands.get("left"), right_hand=hands.get("right"))
+
+    def stream(self, *, smooth_landmarks: bool | None = None, face_smoothing: OneEuroParams | None | str = "same",
+               hand_smoothing: OneEuroParams | None | str = "same") -> "HolisticStream":
+        """A new video-mode tracking state on these models (a hot swap reaches it at its next frame).
+
+        Options default to this instance's; pass them to override for this stream.
+        """
+        from holotune.runtime.stream import HolisticStream
+
+        return HolisticStream(
+            self,
+            smooth_landmarks=self.smooth_landmarks if smooth_landmarks is None else smooth_landmarks,
+            face_smoothing=self.face_smoothing if face_smoothing == "same" else face_smoothing,
+            hand_smoothing=self.hand_smoothing if hand_smoothing == "same" else hand_smoothing,
+        )
+
+    def reset(self) -> None:
+        """Video mode: forget the tracks and filters (the next frame runs the pose detector). Static: no-op."""
+        if self._stream is not None:
+            self._stream.reset()
+
+    # ------------------------------------------------------------------ graph stages
+    # Both modes compose these; ``sessions`` is one frame's snapshot of the models (see models()).
+    def models(self) -> dict[str, ModelSession]:
+        """The current model sessions, by model name: one consistent set for one frame."""
+        return dict(self._sessions)
+
+    def run_branches(self, face, hand, sides: list[str]) -> tuple[np.ndarray | None, dict[str, np.ndarray | None]]:
+        """Run ``face()`` and ``hand(side)`` for each side, concurrently when ``parallel``."""
+        if self._pool is None:
+            return face(), {side: hand(side) for side in sides}
+        face_job = self._pool.submit(face)
+        hand_jobs = {side: self._pool.submit(hand, side) for side in sides}
+        return face_job.result(), {side: job.result() for side, job in hand_jobs.items()}
+
+    @staticmethod
+    def visible_sides(pose: np.ndarray) -> list[str]:
+        """The hands whose pose wrist visibility passes MediaPipe's gate (> 0.1): ``left``, ``right``."""
+        return [s for s, (wrist, _, _) in HAND_POSE_POINTS.items() if pose[wrist, 3] > WRIST_VISIBILITY_THRESHOLD]
 
     def _run(self, sessions: dict[str, ModelSession], name: str, crops_u8: list[np.ndarray]) -> dict[str, np.ndarray]:
         batch = MODEL_SPECS[name].to_input(np.stack(crops_u8))
@@ -213,7 +297,8 @@ class Holistic:
         crop = pad_roi(rect, size, spec.input_size, spec.keep_aspect_ratio)
         return crop_image(image, crop, spec.input_size, border_zero=spec.border == "zero"), crop
 
-    def _detect_pose(self, image, size, sessions) -> Rect | None:
+    def detect_pose(self, image: np.ndarray, size: tuple[int, int], sessions) -> Rect | None:
+        """``PoseDetectionCpu`` + ``PoseDetectionToRoi``: the pose ROI of the first detection, or ``None``."""
         pixels, crop = self._crop(image, Rect(0.5, 0.5, 1.0, 1.0), size, "pose_detection")
         out = self._run(sessions, "pose_detection", [pixels])
         scores, boxes, kps = decode_detections(out["boxes"][0], out["scores"][0], self._pose_anchors, POSE_DETECTOR,
@@ -222,26 +307,29 @@ class Holistic:
         if not detections:
             return None
         keypoints = remove_letterbox(detections[0].keypoints, crop.padding)
-        rect = alignment_rect(keypoints[0], keypoints[1], math.pi / 2, size)
-        return transform_rect(rect, size, scale=1.25)
+        return pose_rect_from_keypoints(keypoints[0], keypoints[1], size)
 
-    def _pose_landmarks(self, image, size, roi, sessions) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def pose_landmarks(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> PoseOutput | None:
+        """``PoseLandmarkByRoiCpu``: the pose in ``roi``, or ``None`` when its presence is not above
+        ``min_tracking_confidence``."""
         pixels, crop = self._crop(image, roi, size, "pose_landmark_full")
         out = self._run(sessions, "pose_landmark_full", [pixels])
         if not float(out["pose_flag"][0, 0]) > self.min_tracking_confidence:
-            return None, None
+            return None
         h, w = MODEL_SPECS["pose_landmark_full"].input_size
-        raw = out["landmarks"][0].reshape(-1, 5).astype(np.float32)
+        raw = out["landmarks"][0].reshape(-1, 5)[: NUM_POSE + NUM_POSE_AUXILIARY].astype(np.float32)
         points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w, _sigmoid(raw[:, 3])], axis=1)
-        points[:, :2] = refine_from_heatmap(points[:, :2], out["heatmap"][0])
-        points = project_to_image(remove_letterbox(points, crop.padding), roi)[:NUM_POSE]
+        heatmap = out["heatmap"][0][:, :, : NUM_POSE + NUM_POSE_AUXILIARY]
+        points[:, :2] = refine_from_heatmap(points[:, :2], heatmap)
+        points = project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
         world = out["world_landmarks"][0].reshape(-1, 3)[:NUM_POSE].astype(np.float32)
         cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
         world = np.stack([cos * world[:, 0] - sin * world[:, 1], sin * world[:, 0] + cos * world[:, 1], world[:, 2],
-                          points[:, 3]], axis=1)
-        return points.astype(np.float32), world.astype(np.float32)
+                          points[:NUM_POSE, 3]], axis=1)
+        return PoseOutput(points[:NUM_POSE], points[NUM_POSE:], world.astype(np.float32))
 
-    def _face(self, image, size, pose, sessions) -> np.ndarray | None:
+    def face_recrop_rect(self, image: np.ndarray, size: tuple[int, int], pose: np.ndarray, sessions) -> Rect | None:
+        """The face-mesh ROI from the face detector, run in the ROI around pose landmarks 0-10; ``None``: no face."""
         head = pose[: PoseLandmark.MOUTH_RIGHT + 1, :2].astype(np.float64)  # nose .. mouth: landmarks 0-10
         rotation = rotation_between(head[PoseLandmark.RIGHT_EYE], head[PoseLandmark.LEFT_EYE], 0.0, size)
         region = transform_rect(landmarks_box_rect(head, rotation), size, scale=3.0)
@@ -254,7 +342,10 @@ class Holistic:
             return None
         keypoints = project_detection_points(detections[0].keypoints.astype(np.float64), crop.rect, size)
         rotation = rotation_between(keypoints[0], keypoints[1], 0.0, size)  # right eye -> left eye
-        roi = transform_rect(box_rect(keypoints, rotation), size, scale=2.0, shift_y=-0.1)
+        return transform_rect(box_rect(keypoints, rotation), size, scale=2.0, shift_y=-0.1)
+
+    def face_landmarks(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> np.ndarray | None:
+        """(468, 3) face mesh in ``roi``, or ``None`` when the face presence is not above 0.5."""
         pixels, crop = self._crop(image, roi, size, "face_landmark")
         out = self._run(sessions, "face_landmark", [pixels])
         if not _sigmoid(float(out["face_flag"].reshape(-1)[0])) > FACE_PRESENCE_THRESHOLD:
@@ -264,15 +355,20 @@ class Holistic:
         points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w], axis=1)
         return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
 
-    def _hand(self, image, size, pose, side, sessions) -> np.ndarray | None:
-        """One hand (``side`` = the subject's ``left`` or ``right``); the wrist gate was passed."""
+    def hand_recrop_rect(self, image: np.ndarray, size: tuple[int, int], pose: np.ndarray, side: str,
+                         sessions) -> Rect:
+        """The hand ROI of ``side`` (the subject's ``left`` or ``right``) from the re-crop model, run in
+        the ROI MediaPipe derives from the pose wrist, pinky and index."""
         roi = transform_rect(hand_rect_from_pose(pose, side, size), size, scale=2.7, shift_y=-0.1)
         pixels, crop = self._crop(image, roi, size, "hand_recrop")
         out = self._run(sessions, "hand_recrop", [pixels])
         h, w = MODEL_SPECS["hand_recrop"].input_size
         points = out["crop"][0].reshape(2, 2).astype(np.float64) / np.array([w, h])
         points = project_to_image(remove_letterbox(points, crop.padding), roi)
-        roi = transform_rect(alignment_rect(points[0], points[1], -math.pi / 2, size), size, scale=1.0, shift_y=-0.1)
+        return transform_rect(alignment_rect(points[0], points[1], -math.pi / 2, size), size, scale=1.0, shift_y=-0.1)
+
+    def hand_landmarks(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> np.ndarray | None:
+        """(21, 3) hand landmarks in ``roi``, or ``None`` when the hand presence is not above 0.5."""
         pixels, crop = self._crop(image, roi, size, "hand_landmark_full")
         out = self._run(sessions, "hand_landmark_full", [pixels])
         if not float(out["hand_flag"][0, 0]) > HAND_PRESENCE_THRESHOLD:
@@ -333,7 +429,7 @@ def _sigmoid(x):
         return 1.0 / (1.0 + np.exp(-x))
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
+def check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:

@@ -1,5 +1,5 @@
 """The face-mesh teacher for faces without a body: the stock face model alone, with MediaPipe's
-landmark-driven ROI refinement (:func:`holotune.data.crops.face_roi`), as face tracking runs it."""
+landmark-driven ROI refinement (:func:`holotune.runtime.tracking.face_tracking_rect`), as face tracking runs it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def face_mesh_teacher(images: np.ndarray, session, refinements: int = TEACHER_RE
     """Face-mesh labels for images that each hold one centred face (no detector, no pose).
 
     Starts from a centred square ROI, then re-crops ``refinements`` times from the landmarks with
-    MediaPipe's face tracking ROI (:func:`~holotune.data.crops.face_roi`: landmark box, rotation
+    MediaPipe's face tracking ROI (:func:`~holotune.runtime.tracking.face_tracking_rect`: landmark box, rotation
     from the eye line, square on the long side, x1.5), and returns the last run's landmarks.
 
     Args:
@@ -29,9 +29,9 @@ def face_mesh_teacher(images: np.ndarray, session, refinements: int = TEACHER_RE
         ``(points, presence)``: (N, 468, 3) normalized to the image (z in units of its width), and
         (N,) face presence probabilities of the last run.
     """
-    from holotune.data.crops import face_roi
     from holotune.models.spec import MODEL_SPECS
     from holotune.runtime.geometry import Rect, crop_image, pad_roi, project_to_image, remove_letterbox
+    from holotune.runtime.tracking import face_tracking_rect
 
     spec = MODEL_SPECS["face_landmark"]
     th, tw = spec.input_size
@@ -53,5 +53,5 @@ def face_mesh_teacher(images: np.ndarray, session, refinements: int = TEACHER_RE
             local = raw[i] / np.array([tw, th, tw])
             points[i] = project_to_image(remove_letterbox(local, crops[i].padding), crops[i].rect)
         if it < refinements:
-            rects = [face_roi(points[i], size) for i in range(n)]
+            rects = [face_tracking_rect(points[i], size) for i in range(n)]
     return points, presence

@@ -1,0 +1,202 @@
+"""Holistic's video mode: one stream's tracks and filters across frames.
+
+mediapipe 0.10.21's ``Holistic(static_image_mode=False, model_complexity=1, smooth_landmarks=True)``,
+step by step (``docs/mediapipe_video.md``):
+
+* pose (§3): the ROI of frame t is built from frame t−1's smoothed auxiliary landmarks; the pose
+  detector runs only when there is none (first frame, after a loss). A pose presence not above
+  ``min_tracking_confidence`` empties the frame and the next one re-detects;
+* smoothing (§4): visibility low-pass (α 0.1) then one-euro in pixels for the pose landmarks
+  (0.05 / 80 / 1.0), the auxiliary landmarks (0.01 / 10 / 1.0, always on) and the world landmarks
+  (0.1 / 40 / 1.0, metres); the value scale is 1 / the auxiliary ROI's side. The one-euro filters
+  of image landmarks restart when the pose is lost; the visibility and world filters, which see no
+  packet on such a frame, keep their state (§4.4);
+* face and hands (§5): each frame's re-crop ROI (face detector / hand re-crop model) is replaced by
+  the ROI of the part's previous landmarks while ``RoiTrackingCalculator``'s checks pass.
+
+New (off by default, for parity): one-euro smoothing of the face and hand landmarks. It filters
+the output only; tracking reads the raw landmarks, so the tracked path is the same either way.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from holotune.runtime.geometry import alignment_rect
+from holotune.runtime.holistic import Holistic, HolisticResult, check_image
+from holotune.runtime.smoothing import (
+    POSE_AUXILIARY,
+    POSE_LANDMARKS,
+    POSE_WORLD,
+    LandmarksSmoother,
+    OneEuroParams,
+    VisibilitySmoother,
+)
+from holotune.runtime.tracking import (
+    FACE_TRACKING,
+    HAND_TRACKING,
+    face_tracking_rect,
+    hand_tracking_rect,
+    keeps_tracking,
+    pose_rect_from_keypoints,
+)
+
+FRAME_INTERVAL_US = 33333  # the legacy Python solution stamps frame k at k·33333 µs, whatever the real rate
+SIDES = ("left", "right")
+
+
+@dataclass
+class _PoseFilters:
+    """``PoseLandmarkFiltering``'s state."""
+
+    visibility: VisibilitySmoother = field(default_factory=VisibilitySmoother)
+    auxiliary_visibility: VisibilitySmoother = field(default_factory=VisibilitySmoother)
+    world_visibility: VisibilitySmoother = field(default_factory=VisibilitySmoother)
+    landmarks: LandmarksSmoother = field(default_factory=lambda: LandmarksSmoother(POSE_LANDMARKS))
+    auxiliary: LandmarksSmoother = field(default_factory=lambda: LandmarksSmoother(POSE_AUXILIARY))
+    world: LandmarksSmoother = field(default_factory=lambda: LandmarksSmoother(POSE_WORLD))
+
+
+@dataclass
+class _Part:
+    """One face or hand track: the previous frame's raw landmarks and the optional output filter."""
+
+    previous: np.ndarray | None = None
+    smoother: LandmarksSmoother | None = None
+
+    def update(self, points: np.ndarray | None, timestamp_us: int, size: tuple[int, int]) -> np.ndarray | None:
+        """Record this frame's raw landmarks; return them, smoothed if a filter is set."""
+        self.previous = points
+        if self.smoother is None:
+            return points
+        if points is None:
+            self.smoother.reset()
+            return None
+        return self.smoother.apply(points, timestamp_us, size)
+
+
+class HolisticStream:
+    """The tracking state of one video stream, on the models of a :class:`Holistic`.
+
+    Frames must come in order. Several streams may share one ``Holistic`` (its sessions are
+    thread-safe); one stream must not be fed from two threads at once.
+
+    Args:
+        holistic: the models, thresholds and thread pool; a model swapped in with
+            :meth:`Holistic.set_model` is used from the next frame on.
+        smooth_landmarks: filter pose and world landmarks (MediaPipe's ``smooth_landmarks``).
+        face_smoothing, hand_smoothing: one-euro filters for face / hand landmarks, or ``None``.
+    """
+
+    def __init__(self, holistic: Holistic, *, smooth_landmarks: bool, face_smoothing: OneEuroParams | None,
+                 hand_smoothing: OneEuroParams | None):
+        self.holistic = holistic
+        self.smooth_landmarks = smooth_landmarks
+        self.face_smoothing = face_smoothing
+        self.hand_smoothing = hand_smoothing
+        self._busy = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: the next frame runs the pose detector and every filter starts afresh.
+
+        Attributes it (re)sets: ``pose_roi``, the ROI the next frame's pose landmark model will use
+        (``None``: run the detector), and ``pose_detections``, how many frames ran the detector.
+        """
+        self.pose_roi = None
+        self._last_us = 0
+        self._pose = _PoseFilters()
+        self._face = _Part(smoother=None if self.face_smoothing is None else LandmarksSmoother(self.face_smoothing))
+        self._hands = {side: _Part(smoother=None if self.hand_smoothing is None
+                                   else LandmarksSmoother(self.hand_smoothing)) for side in SIDES}
+        self.pose_detections = 0
+
+    def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> HolisticResult:
+        """The next frame: (H, W, 3) uint8 RGB at ``timestamp_ms`` (ms, strictly increasing; ``None``:
+        the previous one + 33.333 ms)."""
+        image = check_image(image)
+        if timestamp_ms is None:
+            timestamp_us = self._last_us + FRAME_INTERVAL_US
+        else:
+            if not math.isfinite(timestamp_ms):
+                raise ValueError(f"timestamp_ms must be a finite number, got {timestamp_ms}")
+            timestamp_us = int(round(timestamp_ms * 1000.0))
+            if timestamp_us <= self._last_us:
+                raise ValueError(f"timestamp_ms must increase: got {timestamp_ms} after {self._last_us / 1000.0}")
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("a HolisticStream is fed from two threads at once; use one stream per thread")
+        try:
+            self._last_us = timestamp_us
+            return self._track(image, timestamp_us)
+        finally:
+            self._busy.release()
+
+    def _track(self, image: np.ndarray, t_us: int) -> HolisticResult:
+        holistic = self.holistic
+        size = (image.shape[1], image.shape[0])
+        sessions = holistic.models()
+        roi = self.pose_roi
+        if roi is None:
+            self.pose_detections += 1
+            roi = holistic.detect_pose(image, size, sessions)
+        pose = None if roi is None else holistic.pose_landmarks(image, size, roi, sessions)
+        if pose is None:
+            return self._lose_pose()
+
+        # The landmark filters' value scale: the side of the raw auxiliary ROI (no x1.25), in pixels.
+        aux_rect = alignment_rect(pose.auxiliary[0, :2], pose.auxiliary[1, :2], math.pi / 2, size)
+        object_scale = (aux_rect.width * size[0] + aux_rect.height * size[1]) / 2.0
+        filters = self._pose
+        auxiliary = filters.auxiliary.apply(filters.auxiliary_visibility.apply(pose.auxiliary), t_us, size, object_scale)
+        self.pose_roi = pose_rect_from_keypoints(auxiliary[0, :2], auxiliary[1, :2], size)
+        landmarks, world = pose.landmarks, pose.world
+        if self.smooth_landmarks:
+            landmarks = filters.landmarks.apply(filters.visibility.apply(landmarks), t_us, size, object_scale)
+            world = filters.world.apply(filters.world_visibility.apply(world), t_us, size, normalized=False)
+
+        def face() -> np.ndarray | None:
+            recrop = holistic.face_recrop_rect(image, size, landmarks, sessions)
+            points = None
+            if recrop is not None:
+                points = holistic.face_landmarks(image, size, self._tracking_rect(self._face, recrop, size), sessions)
+            return self._face.update(points, t_us, size)
+
+        def hand(side: str) -> np.ndarray | None:
+            part = self._hands[side]
+            recrop = holistic.hand_recrop_rect(image, size, landmarks, side, sessions)
+            return part.update(holistic.hand_landmarks(image, size, self._tracking_rect(part, recrop, size), sessions),
+                               t_us, size)
+
+        sides = holistic.visible_sides(landmarks)
+        for side in SIDES:
+            if side not in sides:  # no re-crop ROI: no hand, and no track to continue next frame
+                self._hands[side].update(None, t_us, size)
+        face_points, hands = holistic.run_branches(face, hand, sides)
+        return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=hands.get("left"),
+                              right_hand=hands.get("right"))
+
+    def _tracking_rect(self, part: _Part, recrop, size):
+        """``FaceTracking`` / ``HandTracking``: the previous landmarks' ROI if it still fits, else ``recrop``."""
+        if part.previous is None:
+            return recrop
+        is_face = part is self._face
+        previous_rect = (face_tracking_rect if is_face else hand_tracking_rect)(part.previous, size)
+        limits = FACE_TRACKING if is_face else HAND_TRACKING
+        return previous_rect if keeps_tracking(part.previous, previous_rect, recrop, size, limits) else recrop
+
+    def _lose_pose(self) -> HolisticResult:
+        """A frame without a pose: nothing is output, the next frame re-detects, and the image-landmark
+        one-euro filters restart (an empty packet resets them); visibility and world filters keep state."""
+        self.pose_roi = None
+        self._pose.landmarks.reset()
+        self._pose.auxiliary.reset()
+        for part in (self._face, *self._hands.values()):
+            part.previous = None
+            if part.smoother is not None:
+                part.smoother.reset()
+        return HolisticResult()
+
