@@ -139,7 +139,8 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
             for name, (photo, path, text) in specs.items()}
 
 
-def jitter_px(points: list[np.ndarray | None], path: CameraPath, rows: slice | list[int]) -> tuple[float, int]:
+def jitter_px(points: list[np.ndarray | None], path: CameraPath, rows: slice | list[int],
+              min_visibility: float | None = None) -> tuple[float, int]:
     """RMS frame-to-frame acceleration of landmarks after removing the known camera motion.
 
     For every three consecutive frames where the part was found, the landmarks are mapped back
@@ -150,6 +151,8 @@ def jitter_px(points: list[np.ndarray | None], path: CameraPath, rows: slice | l
         points: per frame, (N, >=2) normalized landmarks or ``None`` (not found).
         path: the clip's camera path.
         rows: which landmarks count (e.g. pose 0-16).
+        min_visibility: count only landmarks inside the frame whose visibility (column 3) is above
+            this on all three frames; ``None``: all of ``rows``.
 
     Returns:
         ``(rms_px, triples)``: the RMS of |acceleration| in frame pixels and the number of frame
@@ -162,8 +165,14 @@ def jitter_px(points: list[np.ndarray | None], path: CameraPath, rows: slice | l
             continue
         photo = [path.to_photo(p[rows], t + k - 1) for k, p in enumerate(trio)]
         accel = (photo[2] - 2 * photo[1] + photo[0]) * path.zoom[t]
-        squares.append((accel**2).sum(axis=1))
+        keep = np.ones(len(accel), bool)
+        if min_visibility is not None:
+            for p in trio:
+                xy = p[rows]
+                keep &= (xy[:, 3] > min_visibility) & np.all((xy[:, :2] > 0) & (xy[:, :2] < 1), axis=1)
+        squares.append((accel[keep] ** 2).sum(axis=1))
         triples += 1
-    if not triples:
+    values = np.concatenate(squares) if squares else np.empty(0)
+    if not values.size:
         return float("nan"), 0
-    return float(np.sqrt(np.mean(np.concatenate(squares)))), triples
+    return float(np.sqrt(np.mean(values))), triples

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -193,6 +193,8 @@ class Holistic:
         self._face_anchors = ssd_anchors(FACE_DETECTOR)
         # Face, left hand and right hand are independent: one task each.
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="holistic") if parallel else None
+        # Video mode's look-ahead runs (see runtime.stream); a pool of its own, since branch tasks wait on them.
+        self._ahead = ThreadPoolExecutor(max_workers=3, thread_name_prefix="holistic-ahead") if parallel else None
         self.static_image_mode = bool(static_image_mode)
         self.smooth_landmarks = bool(smooth_landmarks)
         self.face_smoothing, self.hand_smoothing = face_smoothing, hand_smoothing
@@ -209,9 +211,10 @@ class Holistic:
         self._sessions[name] = session
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for pool in (self._pool, self._ahead):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._pool = self._ahead = None
 
     def __enter__(self) -> "Holistic":
         return self
@@ -282,6 +285,10 @@ class Holistic:
         face_job = self._pool.submit(face)
         hand_jobs = {side: self._pool.submit(hand, side) for side in sides}
         return face_job.result(), {side: job.result() for side, job in hand_jobs.items()}
+
+    def run_ahead(self, fn, *args) -> Future | None:
+        """Start ``fn(*args)`` now, beside whatever runs next (video mode's look-ahead); ``None`` if not parallel."""
+        return None if self._ahead is None else self._ahead.submit(fn, *args)
 
     @staticmethod
     def visible_sides(pose: np.ndarray) -> list[str]:

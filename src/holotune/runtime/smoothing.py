@@ -84,6 +84,12 @@ class OneEuroFilter:
         self._x = LowPassFilter()
         self._dx = LowPassFilter()
 
+    def move(self, transform) -> None:
+        """Carry the filter's state along a motion: ``transform`` maps an (N, ...) state array to its new values."""
+        if self._x.stored is not None:
+            self._x.stored = transform(self._x.stored).astype(np.float32)
+            self._x.raw = transform(self._x.raw).astype(np.float32)
+
     def _alpha(self, cutoff: float | np.ndarray) -> float | np.ndarray:
         tau = 1.0 / (2.0 * math.pi * cutoff)
         return 1.0 / (1.0 + tau * self.frequency)
@@ -121,7 +127,8 @@ class LandmarksSmoother:
         self._filter = OneEuroFilter(self.params)
 
     def apply(self, landmarks: np.ndarray, timestamp_us: int, size: tuple[int, int],
-              object_scale: float | None = None, normalized: bool = True) -> np.ndarray:
+              object_scale: float | None = None, normalized: bool = True,
+              motion: np.ndarray | None = None) -> np.ndarray:
         """Smooth (N, >=3) landmarks.
 
         Args:
@@ -132,6 +139,8 @@ class LandmarksSmoother:
             object_scale: pixels; the value scale is its inverse. ``None``: the mean side of the
                 landmarks' bounding box in pixels (MediaPipe's default).
             normalized: convert to pixels before filtering.
+            motion: (2, 3) pixels of the previous frame -> this frame (holotune's motion-compensated
+                smoothing, :mod:`holotune.runtime.motion`): the filter state moves with it first.
 
         Returns:
             (N, C) float32: the filtered landmarks.
@@ -146,6 +155,13 @@ class LandmarksSmoother:
             if object_scale < MIN_ALLOWED_OBJECT_SCALE:
                 return landmarks.astype(np.float32)
             value_scale = 1.0 / object_scale
+        if motion is not None:
+            def warp(state: np.ndarray) -> np.ndarray:
+                moved = state.astype(np.float64)
+                moved[:, :2] = state[:, :2] @ motion[:, :2].T + motion[:, 2]
+                return moved
+
+            self._filter.move(warp)
         out = landmarks.astype(np.float32).copy()
         out[:, :3] = self._filter.apply(landmarks[:, :3] * scale, timestamp_us, value_scale) / scale
         return out

@@ -28,6 +28,7 @@ import numpy as np
 
 from holotune.runtime.geometry import alignment_rect
 from holotune.runtime.holistic import Holistic, HolisticResult, check_image
+from holotune.runtime.motion import estimate_motion, to_gray
 from holotune.runtime.smoothing import (
     POSE_AUXILIARY,
     POSE_LANDMARKS,
@@ -47,6 +48,7 @@ from holotune.runtime.tracking import (
 
 FRAME_INTERVAL_US = 33333  # the legacy Python solution stamps frame k at k·33333 µs, whatever the real rate
 SIDES = ("left", "right")
+FACE_MOTION_POINTS = slice(None, None, 8)  # 59 of the 468 face landmarks are plenty to follow the face
 
 
 @dataclass
@@ -67,16 +69,24 @@ class _Part:
 
     previous: np.ndarray | None = None
     smoother: LandmarksSmoother | None = None
+    motion_points: slice = field(default_factory=lambda: slice(None))  # which landmarks the motion estimate follows
 
-    def update(self, points: np.ndarray | None, timestamp_us: int, size: tuple[int, int]) -> np.ndarray | None:
-        """Record this frame's raw landmarks; return them, smoothed if a filter is set."""
-        self.previous = points
+    def update(self, points: np.ndarray | None, timestamp_us: int, size: tuple[int, int],
+               frames: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+        """Record this frame's raw landmarks; return them, smoothed if a filter is set.
+
+        ``frames``: the previous and this frame in grey, for motion-compensated smoothing.
+        """
+        previous, self.previous = self.previous, points
         if self.smoother is None:
             return points
         if points is None:
             self.smoother.reset()
             return None
-        return self.smoother.apply(points, timestamp_us, size)
+        motion = None
+        if frames is not None and previous is not None:
+            motion = estimate_motion(*frames, previous[self.motion_points, :2] * size)
+        return self.smoother.apply(points, timestamp_us, size, motion=motion)
 
 
 class HolisticStream:
@@ -108,9 +118,11 @@ class HolisticStream:
         (``None``: run the detector), and ``pose_detections``, how many frames ran the detector.
         """
         self.pose_roi = None
-        self._last_us = 0
+        self._last_us: int | None = None  # no frame yet
         self._pose = _PoseFilters()
-        self._face = _Part(smoother=None if self.face_smoothing is None else LandmarksSmoother(self.face_smoothing))
+        self._face = _Part(smoother=None if self.face_smoothing is None else LandmarksSmoother(self.face_smoothing),
+                           motion_points=FACE_MOTION_POINTS)
+        self._gray = None  # the previous frame in grey, kept while face or hand smoothing is on
         self._hands = {side: _Part(smoother=None if self.hand_smoothing is None
                                    else LandmarksSmoother(self.hand_smoothing)) for side in SIDES}
         self.pose_detections = 0
@@ -120,12 +132,12 @@ class HolisticStream:
         the previous one + 33.333 ms)."""
         image = check_image(image)
         if timestamp_ms is None:
-            timestamp_us = self._last_us + FRAME_INTERVAL_US
+            timestamp_us = (self._last_us or 0) + FRAME_INTERVAL_US
         else:
             if not math.isfinite(timestamp_ms):
                 raise ValueError(f"timestamp_ms must be a finite number, got {timestamp_ms}")
             timestamp_us = int(round(timestamp_ms * 1000.0))
-            if timestamp_us <= self._last_us:
+            if self._last_us is not None and timestamp_us <= self._last_us:
                 raise ValueError(f"timestamp_ms must increase: got {timestamp_ms} after {self._last_us / 1000.0}")
         if not self._busy.acquire(blocking=False):
             raise RuntimeError("a HolisticStream is fed from two threads at once; use one stream per thread")
@@ -139,13 +151,38 @@ class HolisticStream:
         holistic = self.holistic
         size = (image.shape[1], image.shape[0])
         sessions = holistic.models()
+        frames = None
+        if self.face_smoothing is not None or self.hand_smoothing is not None:
+            gray = to_gray(image)
+            frames = None if self._gray is None else (self._gray, gray)
+            self._gray = gray
+        # Tracked face and hands will most likely keep their previous-landmark ROI (RoiTracking), which
+        # needs nothing from this frame's pose: their landmark models start now, beside the pose model,
+        # and their result is used only if tracking does keep that ROI (else it is recomputed).
+        parts = {"face": self._face, **self._hands}
+        previous_rects = {name: (face_tracking_rect if name == "face" else hand_tracking_rect)(part.previous, size)
+                          for name, part in parts.items() if part.previous is not None}
+        ahead = {name: holistic.run_ahead(holistic.face_landmarks if name == "face" else holistic.hand_landmarks,
+                                          image, size, rect, sessions) for name, rect in previous_rects.items()}
         roi = self.pose_roi
         if roi is None:
             self.pose_detections += 1
             roi = holistic.detect_pose(image, size, sessions)
         pose = None if roi is None else holistic.pose_landmarks(image, size, roi, sessions)
         if pose is None:
+            for job in ahead.values():
+                if job is not None:
+                    job.cancel()
             return self._lose_pose()
+
+        def landmarks_in(name: str, recrop, run) -> np.ndarray | None:
+            """The part's landmarks on the ROI RoiTracking picks: the look-ahead result if it ran on that ROI."""
+            part, previous_rect = parts[name], previous_rects.get(name)
+            limits = FACE_TRACKING if name == "face" else HAND_TRACKING
+            if previous_rect is not None and keeps_tracking(part.previous, previous_rect, recrop, size, limits):
+                job = ahead[name]
+                return job.result() if job is not None else run(image, size, previous_rect, sessions)
+            return run(image, size, recrop, sessions)
 
         # The landmark filters' value scale: the side of the raw auxiliary ROI (no x1.25), in pixels.
         aux_rect = alignment_rect(pose.auxiliary[0, :2], pose.auxiliary[1, :2], math.pi / 2, size)
@@ -160,33 +197,23 @@ class HolisticStream:
 
         def face() -> np.ndarray | None:
             recrop = holistic.face_recrop_rect(image, size, landmarks, sessions)
-            points = None
-            if recrop is not None:
-                points = holistic.face_landmarks(image, size, self._tracking_rect(self._face, recrop, size), sessions)
-            return self._face.update(points, t_us, size)
+            points = None if recrop is None else landmarks_in("face", recrop, holistic.face_landmarks)
+            return self._face.update(points, t_us, size, frames)
 
         def hand(side: str) -> np.ndarray | None:
-            part = self._hands[side]
             recrop = holistic.hand_recrop_rect(image, size, landmarks, side, sessions)
-            return part.update(holistic.hand_landmarks(image, size, self._tracking_rect(part, recrop, size), sessions),
-                               t_us, size)
+            return self._hands[side].update(landmarks_in(side, recrop, holistic.hand_landmarks), t_us, size, frames)
 
         sides = holistic.visible_sides(landmarks)
         for side in SIDES:
             if side not in sides:  # no re-crop ROI: no hand, and no track to continue next frame
                 self._hands[side].update(None, t_us, size)
         face_points, hands = holistic.run_branches(face, hand, sides)
+        for side in SIDES:
+            if side not in sides and ahead.get(side) is not None:
+                ahead[side].cancel()
         return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=hands.get("left"),
                               right_hand=hands.get("right"))
-
-    def _tracking_rect(self, part: _Part, recrop, size):
-        """``FaceTracking`` / ``HandTracking``: the previous landmarks' ROI if it still fits, else ``recrop``."""
-        if part.previous is None:
-            return recrop
-        is_face = part is self._face
-        previous_rect = (face_tracking_rect if is_face else hand_tracking_rect)(part.previous, size)
-        limits = FACE_TRACKING if is_face else HAND_TRACKING
-        return previous_rect if keeps_tracking(part.previous, previous_rect, recrop, size, limits) else recrop
 
     def _lose_pose(self) -> HolisticResult:
         """A frame without a pose: nothing is output, the next frame re-detects, and the image-landmark
