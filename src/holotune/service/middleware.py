@@ -14,7 +14,10 @@ from holotune.service.security import token_matches
 if TYPE_CHECKING:
     from holotune.service.state import Service
 
-INFER_PATH = "/api/v1/infer"  # the one POST that is not JSON and, on loopback, needs no token
+INFER_PATH = "/api/v1/infer"  # the POSTs that are not JSON and, on loopback, need no token
+VIDEO_PATH = "/api/v1/infer/video"
+INFERENCE_PATHS = (INFER_PATH, VIDEO_PATH)
+STREAM_PATH = "/api/v1/stream"  # the WebSocket; it checks the token itself (see routes.stream)
 # Paths open without a token even on a public bind: the OpenAPI schema and its viewers.
 OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
@@ -31,7 +34,7 @@ async def send_json_error(send, status: int, detail: str, headers: list[tuple[by
 class TokenGuard:
     """ASGI middleware: the bearer token, checked before the body is read or validated.
 
-    Mutating requests (every POST but ``/api/v1/infer``) always need it; on a bind that is not
+    Mutating requests (every POST but the inference uploads) always need it; on a bind that is not
     loopback every request does, except the OpenAPI pages. Missing: 401 with
     ``WWW-Authenticate: Bearer``; wrong: 403.
     """
@@ -44,7 +47,7 @@ class TokenGuard:
             return await self.app(scope, receive, send)
         service: Service | None = getattr(scope["app"].state, "service", None)
         path, method = scope["path"], scope["method"]
-        mutating = method not in ("GET", "HEAD", "OPTIONS") and path != INFER_PATH
+        mutating = method not in ("GET", "HEAD", "OPTIONS") and path not in INFERENCE_PATHS
         if service is None or path in OPEN_PATHS or (service.loopback and not mutating):
             return await self.app(scope, receive, send)
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
@@ -69,7 +72,7 @@ class FormAsJson:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] != INFER_PATH:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] not in INFERENCE_PATHS:
             headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
             kind = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
             if kind in (b"", b"application/x-www-form-urlencoded"):

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qs
 
 # Characters a request path may never hold: NUL and control characters, backslash (a Windows
 # separator on the server's side of a traversal), '%' (encoded sequences are never decoded, so
@@ -114,3 +116,28 @@ def load_token(token: str | None, token_file: Path | None, state_dir: Path) -> t
 def token_matches(given: str, expected: str) -> bool:
     """Constant-time comparison (no timing oracle on the token's prefix)."""
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def websocket_token(scope) -> str | None:
+    """The token a WebSocket handshake carries: ``Authorization: Bearer <token>``, else the ``token``
+    query parameter (browsers cannot set headers on a WebSocket); ``None`` if neither."""
+    header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() == "bearer" and given.strip():
+        return given.strip()
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0].strip() if values and values[0].strip() else None
+
+
+class TokenRedactor(logging.Filter):
+    """Blanks ``token=...`` query parameters in log records: uvicorn logs each WebSocket's path with
+    its query string, where a browser client puts the token."""
+
+    PATTERN = re.compile(r"([?&]token=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1***", record.msg)
+        return True

@@ -44,6 +44,16 @@ class ServiceSettings:
         max_body_bytes: largest JSON request body.
         max_upload_bytes: largest image upload to ``/api/v1/infer``.
         max_image_pixels: largest decoded image (width x height) ``/api/v1/infer`` accepts.
+        max_video_bytes: largest video upload to ``/api/v1/infer/video`` (the body is held in memory
+            while it arrives, then written to a temporary file for OpenCV).
+        max_video_frames: most frames one uploaded video may have (from its container; a video that
+            turns out longer is stopped there, with an error line).
+        max_video_seconds: longest uploaded video, frames / frame rate as its container says.
+        max_frame_pixels: largest video or stream frame, width x height.
+        max_stream_sessions: WebSocket sessions on ``/api/v1/stream`` open at once; more are closed
+            with code 1013 (try again later).
+        max_stream_seconds: how long one WebSocket session may last; then it is closed with code 4408.
+        max_stream_frame_bytes: largest encoded frame (one binary message) a session accepts.
         infer_concurrency: images processed at once (each uses up to 2 cores inside Holistic).
         max_pending_infer: inference requests admitted at once (running + waiting); more get 503.
         finetune_api: serve the job endpoints (``/api/v1/finetune/*``, ``/api/v1/model/prune``).
@@ -67,6 +77,13 @@ class ServiceSettings:
     max_body_bytes: int = 64 * 1024
     max_upload_bytes: int = 16 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_video_bytes: int = 64 * 1024 * 1024
+    max_video_frames: int = 9_000  # 5 minutes at 30 fps
+    max_video_seconds: float = 600.0
+    max_frame_pixels: int = 3840 * 2160  # 4K UHD
+    max_stream_sessions: int = 4
+    max_stream_seconds: float = 3600.0
+    max_stream_frame_bytes: int = 4 * 1024 * 1024
     infer_concurrency: int = 1
     max_pending_infer: int = 64
     finetune_api: bool = True
@@ -112,6 +129,10 @@ def resolve_settings(settings: ServiceSettings) -> ServiceSettings:
         raise ValueError(f"max_running_jobs must be >= 1, got {settings.max_running_jobs}")
     if settings.infer_concurrency < 1:
         raise ValueError(f"infer_concurrency must be >= 1, got {settings.infer_concurrency}")
+    for name in ("max_video_bytes", "max_video_frames", "max_video_seconds", "max_frame_pixels",
+                 "max_stream_sessions", "max_stream_seconds", "max_stream_frame_bytes"):
+        if not getattr(settings, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(settings, name)}")
     return replace(
         settings, workspace=workspace, state_dir=state_dir,
         project_root=Path(os.path.realpath(project_root)) if project_root else None,

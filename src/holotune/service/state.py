@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -60,12 +61,17 @@ class Service:
         self.follower = None
         self.infer_limiter = anyio.CapacityLimiter(settings.infer_concurrency)
         self.infer_pending = 0
+        self.stream_sessions = 0  # open WebSocket sessions on /api/v1/stream
+        # Uploaded videos wait here for OpenCV, which reads files; emptied at start (a crash's leftovers).
+        self.upload_dir = self.state_dir / "uploads"
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         from holotune.runtime import Holistic, ModelLoadError
 
         failed = self.runner.recover()
+        shutil.rmtree(self.upload_dir, ignore_errors=True)
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
         if failed:
             log.warning("jobs marked failed at start (their process was gone): %s", ", ".join(failed))
         try:
@@ -110,6 +116,13 @@ class Service:
         """Holistic on one image, and the model versions that computed it."""
         with self.follower.lock.reading():
             return self.holistic.process(rgb), self.follower.versions()
+
+    def track(self, stream, rgb, timestamp_ms: float | None):
+        """The next frame of a video-mode ``stream`` (from ``self.holistic.stream()``), and the model
+        versions that computed it. Each frame holds the swap lock alone, so a promoted model comes
+        in between two frames of a running video or WebSocket session, and no frame is dropped."""
+        with self.follower.lock.reading():
+            return stream.process(rgb, timestamp_ms), self.follower.versions()
 
     async def _run_jobs(self) -> None:
         while True:

@@ -5,4 +5,6 @@
 - :mod:`.logs`: job logs, as JSON chunks and as plain text (the jobs' ``log_url``); part of the
   fine-tuning API.
 - :mod:`.inference`: ``/api/v1/infer`` and the served models.
+- :mod:`.video`: ``/api/v1/infer/video``, a video upload answered with a JSON line per frame.
+- :mod:`.stream`: the ``/api/v1/stream`` WebSocket, live frames in and keypoints out.
 """
