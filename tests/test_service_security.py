@@ -267,7 +267,7 @@ def test_the_schema_names_every_endpoint_and_documents_the_token(tmp_path):
     schema = create_app(ServiceSettings(workspace=tmp_path, token="t", project_root=tmp_path)).openapi()
     operations = {(path, method): op for path, item in schema["paths"].items() for method, op in item.items()}
     assert sorted(op["operationId"] for op in operations.values()) == [
-        "cancel_api_v1_finetune_cancel_post", "infer_api_v1_infer_post", "job_detail_api_v1_finetune_jobs__job_id__get",
+        "cancel_api_v1_finetune_cancel_post", "infer_api_v1_infer_post", "infer_video_api_v1_infer_video_post", "job_detail_api_v1_finetune_jobs__job_id__get",
         "jobs_api_v1_finetune_jobs_get", "log_text_logs__job_id__get", "logs_api_v1_finetune_logs_get",
         "metrics_api_v1_finetune_metrics_get", "models_api_v1_models_get", "prune_api_v1_model_prune_post",
         "reload_api_v1_models_reload_post", "start_api_v1_finetune_start_post", "status_api_v1_finetune_status_get"]

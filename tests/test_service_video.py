@@ -260,9 +260,9 @@ def test_session_limits_close_with_a_code_and_reason(client):
     assert svc.stream_sessions == 0
 
 
-def test_a_public_bind_needs_the_token_header_or_query(tmp_path):
+def test_a_public_bind_needs_the_token_header_or_query(tmp_path, registry):
     app = create_app(ServiceSettings(host="0.0.0.0", workspace=tmp_path, token="s3cret", poll_interval_s=0,
-                                     finetune_api=False, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
+                                     finetune_api=False, tracking_uri=registry["uri"]))
     with TestClient(app) as client:
         for kwargs, code in (({}, 4401), ({"headers": {"Authorization": "Bearer nope"}}, 4403),
                              ({"params": "token=nope"}, 4403)):

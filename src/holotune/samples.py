@@ -180,11 +180,12 @@ def media_dir() -> Path:
     return Path(os.environ.get("HOLOTUNE_MEDIA_DIR", Path(__file__).resolve().parents[2] / "data" / "external"))
 
 
-def external_frame(media: ExternalMedia, index: int) -> np.ndarray | None:
-    """Frame ``index`` of an optional video as (H, W, 3) uint8 RGB, or ``None`` if ``make media`` has not fetched it.
+def external_frames(media: ExternalMedia, start: int, stop: int) -> np.ndarray | None:
+    """Frames ``start`` to ``stop - 1`` of an optional video as (T, H, W, 3) uint8 RGB, or ``None`` if
+    ``make media`` has not fetched it.
 
     Raises:
-        ValueError: the file is there but its SHA-256 differs, or it has no such frame.
+        ValueError: the file is there but its SHA-256 differs, or it has fewer frames.
     """
     import hashlib
 
@@ -195,11 +196,14 @@ def external_frame(media: ExternalMedia, index: int) -> np.ndarray | None:
     if digest != media.sha256:
         raise ValueError(f"{path}: SHA-256 {digest}, expected {media.sha256} ({media.package} {media.version})")
     capture = cv2.VideoCapture(str(path))
+    frames = []
     try:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = capture.read()
+        for index in range(stop):  # decode from the start: seeking in mp4 is not frame-exact
+            ok, bgr = capture.read()
+            if not ok:
+                raise ValueError(f"{path}: frame {index} could not be read (wanted frames {start}-{stop - 1})")
+            if index >= start:
+                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     finally:
         capture.release()
-    if not ok:
-        raise ValueError(f"{path}: no frame {index}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return np.stack(frames)

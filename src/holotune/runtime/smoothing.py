@@ -179,8 +179,10 @@ class VisibilitySmoother:
         out[:, 3] = self._filter.apply(landmarks[:, 3], self.alpha)
         return out
 
-# holotune's optional face and hand smoothing (MediaPipe smooths neither inside Holistic). The
-# values are those of MediaPipe's standalone FaceLandmarker in stream mode (one-euro 0.05 / 80 / 1.0,
-# value scale from the landmarks' box), measured by benchmarks/video.py.
+# holotune's optional face and hand smoothing (MediaPipe smooths neither inside Holistic); value
+# scale from the landmarks' box, run in motion-compensated coordinates (runtime.motion). Face: the
+# values of MediaPipe's standalone FaceLandmarker in stream mode. Hands: beta 5, since hand tracks
+# jump more than faces (benchmarks/video.py: with beta 80 hand jitter fell 7 % and 32 %, with 5
+# 40 % and 77 %, lag 0.5 frame on a real moving webcam clip; docs/mediapipe_video.md §10).
 FACE_SMOOTHING = OneEuroParams(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
-HAND_SMOOTHING = OneEuroParams(min_cutoff=0.05, beta=80.0, derivate_cutoff=1.0)
+HAND_SMOOTHING = OneEuroParams(min_cutoff=0.05, beta=5.0, derivate_cutoff=1.0)
