@@ -5,7 +5,8 @@ Clips: ``holotune.clips.sample_clips()``, real photographs filmed by a virtual h
 
 * **speed**: a fresh video-mode instance of each system runs the whole clip; the two alternate for
   ``--rounds`` rounds (interleaved, so machine noise hits both); median ms per frame. Read the
-  ratio holotune / MediaPipe, measured in one run;
+  ratio holotune / MediaPipe, measured in one run; also holotune's pipelined mode (frame t+1's pose
+  beside frame t's face and hands), with its latency from a frame's arrival to its result;
 * **jitter**: RMS frame-to-frame acceleration (frame px) after removing the known camera motion
   (``holotune.clips.jitter_px``): pose points 0-16 at parity settings, and face / hand landmarks
   raw (MediaPipe does not smooth them) and with holotune's face/hand smoothing on;
@@ -66,6 +67,22 @@ def run_holotune(frames: np.ndarray, **options) -> tuple[list[dict], float]:
         return out, (time.perf_counter() - start) * 1000.0 / len(frames)
 
 
+def run_pipelined(frames: np.ndarray) -> tuple[float, float]:
+    """holotune's pipelined video mode: (ms per frame over the clip, median ms from a frame's arrival to its result)."""
+    with Holistic(static_image_mode=False) as ours:
+        pulled, latencies = [], []
+
+        def source():
+            for frame in frames:
+                pulled.append(time.perf_counter())
+                yield frame, None
+
+        start = time.perf_counter()
+        for i, _ in enumerate(ours.process_pipelined(source())):
+            latencies.append((time.perf_counter() - pulled[i]) * 1000.0)
+        return (time.perf_counter() - start) * 1000.0 / len(frames), float(np.median(latencies))
+
+
 def lag_frames(raw: list, smooth: list, max_lag: float = 3.0) -> float:
     """The delay d (frames) minimising |smooth(t) − raw(t − d)| (raw linearly interpolated); NaN if unmeasurable."""
     both = [t for t in range(len(raw)) if raw[t] is not None and smooth[t] is not None]
@@ -86,16 +103,20 @@ def lag_frames(raw: list, smooth: list, max_lag: float = 3.0) -> float:
 
 def time_both(frames: np.ndarray, rounds: int) -> tuple[dict, list, list]:
     """Median ms per frame of both systems over interleaved rounds, and the last round's landmarks."""
-    times = {"holotune": [], "mediapipe": []}
+    times = {"holotune": [], "mediapipe": [], "holotune_pipelined": [], "holotune_pipelined_latency": []}
     for _ in range(rounds):
         ours, ms = run_holotune(frames)
         times["holotune"].append(ms)
         theirs, ms = run_mediapipe(frames)
         times["mediapipe"].append(ms)
+        ms, latency = run_pipelined(frames)
+        times["holotune_pipelined"].append(ms)
+        times["holotune_pipelined_latency"].append(latency)
     row = {"frames": len(frames)}
     for k, v in times.items():
         row[f"{k}_ms"] = float(np.median(v))
     row["ratio"] = row["holotune_ms"] / row["mediapipe_ms"]
+    row["pipelined_ratio"] = row["holotune_pipelined_ms"] / row["mediapipe_ms"]
     return row, ours, theirs
 
 
@@ -131,11 +152,13 @@ def benchmark_clip(clip, rounds: int) -> dict:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"{'clip':<18}{'holotune ms':>12}{'mediapipe ms':>13}{'ratio':>7}{'pose jitter px (ht / mp)':>26}"
+    lines = [f"{'clip':<18}{'holotune ms':>12}{'mediapipe ms':>13}{'ratio':>7}{'pipelined ms (latency)':>24}"
+             f"{'pose jitter px (ht / mp)':>26}"
              f"{'visible (ht / mp)':>20}{'face jitter px (mp / ht smoothed)':>35}{'face lag':>9}"]
     for name, r in report["clips"].items():
         pj, pv, fj = r["pose_jitter"], r["pose_visible_jitter"], r["face_jitter"]
         lines.append(f"{name:<18}{r['holotune_ms']:>12.1f}{r['mediapipe_ms']:>13.1f}{r['ratio']:>7.2f}"
+                     f"{r['holotune_pipelined_ms']:>15.1f} ({r['holotune_pipelined_latency_ms']:.1f})"
                      f"{pj['holotune']['px']:>13.2f} / {pj['mediapipe']['px']:<10.2f}"
                      f"{pv['holotune']['px']:>9.2f} / {pv['mediapipe']['px']:<8.2f}"
                      f"{fj['mediapipe']['px']:>20.2f} / {fj['holotune_smoothed']['px']:<12.2f}"
@@ -152,7 +175,8 @@ def format_table(report: dict) -> str:
         lines.append(f"{'webcam (real)':<18}{real['holotune_ms']:>12.1f}{real['mediapipe_ms']:>13.1f}{real['ratio']:>7.2f}"
                      f"   {real['frames']} real frames, no known motion; smoothing lag (frames): {lags}")
     s = report["summary"]
-    lines.append(f"ratio of summed medians (holotune / mediapipe): {s['ratio']:.2f} (goal <= 0.8); pose jitter "
+    lines.append(f"ratio of summed medians (holotune / mediapipe): {s['ratio']:.2f} (goal <= 0.8), pipelined "
+                 f"{s['pipelined_ratio']:.2f}; pose jitter "
                  f"holotune {s['pose_jitter_holotune']:.2f} px vs mediapipe {s['pose_jitter_mediapipe']:.2f} "
                  f"(mean over clips; visible points {s['pose_visible_jitter_holotune']:.2f} vs "
                  f"{s['pose_visible_jitter_mediapipe']:.2f}); face jitter smoothed vs mediapipe {s['face_jitter_change_pct']:+.0f} % "
@@ -178,6 +202,8 @@ def main() -> None:
     face = [(r["face_jitter"]["mediapipe"]["px"], r["face_jitter"]["holotune_smoothed"]["px"]) for r in tracked.values()]
     summary = {
         "ratio": sum(r["holotune_ms"] for r in rows.values()) / sum(r["mediapipe_ms"] for r in rows.values()),
+        "pipelined_ratio": (sum(r["holotune_pipelined_ms"] for r in rows.values())
+                            / sum(r["mediapipe_ms"] for r in rows.values())),
         "pose_jitter_holotune": float(np.mean([r["pose_jitter"]["holotune"]["px"] for r in tracked.values()])),
         "pose_jitter_mediapipe": float(np.mean([r["pose_jitter"]["mediapipe"]["px"] for r in tracked.values()])),
         "pose_visible_jitter_holotune": float(np.mean([r["pose_visible_jitter"]["holotune"]["px"]

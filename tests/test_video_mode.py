@@ -16,7 +16,7 @@ from holotune.clips import jitter_px, sample_clips
 from holotune.runtime.conformance import TOLERANCE, compare_video
 from holotune.runtime.geometry import Rect
 from holotune.runtime.holistic import Holistic
-from holotune.runtime.smoothing import FACE_SMOOTHING, LandmarksSmoother, OneEuroFilter, OneEuroParams
+from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING, LandmarksSmoother, OneEuroFilter, OneEuroParams
 from holotune.runtime.tracking import FACE_TRACKING, HAND_TRACKING, face_tracking_rect, keeps_tracking
 from holotune.samples import WEBCAM_CLIP, external_frames
 
@@ -154,6 +154,22 @@ def test_streams_on_one_holistic_are_independent(clips, holistic):
         s2.process(fb)
     for x, y in zip(alone, mixed):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("name", ["astronaut_leaves", "webcam_hands"])
+def test_pipelined_results_equal_frame_by_frame(clips, name):
+    """Overlapping frame t+1's pose with frame t's face and hands changes no result (incl. a loss of track)."""
+    if name not in clips:
+        pytest.skip("optional media missing: run `make media`")
+    frames = clips[name].frames[:40]
+    options = {"face_smoothing": FACE_SMOOTHING, "hand_smoothing": HAND_SMOOTHING}
+    with Holistic(static_image_mode=False, **options) as h:
+        one_by_one = [h.process(f).to_array() for f in frames]
+        h.reset()
+        pipelined = [r.to_array() for r in h._stream.process_pipelined((f, None) for f in frames)]
+    assert len(pipelined) == len(frames)
+    for a, b in zip(one_by_one, pipelined):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_face_smoothing_filters_the_output_only(clips):

@@ -252,6 +252,14 @@ class Holistic:
         return HolisticResult(pose=pose.landmarks, pose_world=pose.world, face=face_points,
                               left_hand=hands.get("left"), right_hand=hands.get("right"))
 
+    def process_pipelined(self, frames):
+        """Video mode: results for an iterable of ``(image, timestamp_ms)``, in order and equal to
+        :meth:`process`'s, with each frame's pose overlapping the previous frame's face and hands
+        (more frames/s, about one pose stage more latency; :meth:`HolisticStream.process_pipelined`)."""
+        if self._stream is None:
+            raise ValueError("process_pipelined needs video mode: Holistic(static_image_mode=False)")
+        return self._stream.process_pipelined(frames)
+
     def stream(self, *, smooth_landmarks: bool | None = None, face_smoothing: OneEuroParams | None | str = "same",
                hand_smoothing: OneEuroParams | None | str = "same") -> "HolisticStream":
         """A new video-mode tracking state on these models (a hot swap reaches it at its next frame).
