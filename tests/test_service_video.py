@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from service_harness import ServerProcess, jpeg, model_with_output_op
+from service_harness import ServerProcess, build_registry, jpeg
 from starlette.websockets import WebSocketDisconnect
 from test_cli_video import pan
 from test_video_io import corrupt_frame, write_clip
@@ -34,23 +34,11 @@ STOCK = {"face_mesh": "1", "hands": None, "pose": None}  # the registry's v1 is 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> dict:
-    """``holotune-face_mesh``: v1 stock (champion), v2 with every face landmark moved 2 crop pixels."""
-    import mlflow
-
-    from holotune.export import export_stock_models
-    from holotune.registry import EXPERIMENT, ensure_stock_version, register_model
-
+    """``holotune-face_mesh``: v1 stock (champion), v2 with every face landmark moved 2 crop pixels (and
+    the harness's other versions, unused here)."""
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    stock = export_stock_models()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
-    versions = {"stock": ensure_stock_version("face_mesh", uri)}
-    versions["shifted"] = register_model(model_with_output_op(stock["face_landmark"], root / "shift.onnx",
-                                                              "landmarks", "Add", 2.0), "face_mesh", tracking_uri=uri)
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    versions = build_registry(root, uri)
     return {"uri": uri, "versions": versions}
 
 

@@ -300,11 +300,8 @@ def _infer_clip(holistic, source, args: argparse.Namespace, overlay_path, show_p
                     print(json.dumps({"video": name, "frame": item.index, "frames_lost": item.count,
                                       "error": item.message}), flush=True)
                 continue
-            record = {"video": name, "frame": item.index, "timestamp_ms": round(item.timestamp_ms, 3),
-                      "width": item.width, "height": item.height}
-            if item.resized_from is not None:
-                record["reset"] = (f"{name}: frame {item.index} is {item.width}x{item.height}, the frames before "
-                                   f"{item.resized_from[0]}x{item.resized_from[1]}: tracking restarted")
+            record = item.record(name)
+            if "reset" in record:
                 progress.note(f"holotune: {record['reset']}")
                 if stream is not None:
                     stream.reset()

@@ -84,6 +84,16 @@ class Frame:
     def height(self) -> int:
         return int(self.image.shape[0])
 
+    def record(self, name: str) -> dict:
+        """The frame's JSON line head: ``video``, ``frame``, ``timestamp_ms``, ``width``, ``height``, and
+        ``reset`` (why tracking restarts) when the frame size changed."""
+        record = {"video": name, "frame": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
+                  "width": self.width, "height": self.height}
+        if self.resized_from is not None:
+            record["reset"] = (f"{name}: frame {self.index} is {self.width}x{self.height}, the frames before "
+                               f"{self.resized_from[0]}x{self.resized_from[1]}: tracking restarted")
+        return record
+
 
 @dataclass(frozen=True)
 class FrameError:

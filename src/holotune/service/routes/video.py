@@ -150,13 +150,9 @@ async def video_lines(service: Service, reader, path: Path, stream):
                 end = f"stopped at frame {item.index}: {over}"
                 yield encode_line({"video": name, "frame": item.index, "error": f"video: {name}: {over}"})
                 break
-            record = {"video": name, "frame": item.index, "timestamp_ms": round(item.timestamp_ms, 3),
-                      "width": item.width, "height": item.height}
-            if item.resized_from is not None:
-                record["reset"] = (f"{name}: frame {item.index} is {item.width}x{item.height}, the frames before "
-                                   f"{item.resized_from[0]}x{item.resized_from[1]}: tracking restarted")
-                if stream is not None:
-                    stream.reset()
+            record = item.record(name)
+            if "reset" in record and stream is not None:
+                stream.reset()
             try:
                 if stream is None:
                     result, versions = await anyio.to_thread.run_sync(service.process, item.image,
