@@ -151,6 +151,10 @@ def benchmark_clip(clip, rounds: int) -> dict:
     return row
 
 
+def _pct(value: float | None) -> str:
+    return "n/a (no hands)" if value is None else f"{value:+.0f} %"
+
+
 def format_table(report: dict) -> str:
     lines = [f"{'clip':<18}{'holotune ms':>12}{'mediapipe ms':>13}{'ratio':>7}{'pipelined ms (latency)':>24}"
              f"{'pose jitter px (ht / mp)':>26}"
@@ -180,7 +184,8 @@ def format_table(report: dict) -> str:
                  f"holotune {s['pose_jitter_holotune']:.2f} px vs mediapipe {s['pose_jitter_mediapipe']:.2f} "
                  f"(mean over clips; visible points {s['pose_visible_jitter_holotune']:.2f} vs "
                  f"{s['pose_visible_jitter_mediapipe']:.2f}); face jitter smoothed vs mediapipe {s['face_jitter_change_pct']:+.0f} % "
-                 f"(goal <= -30 %); hands {s['left_hand_jitter_change_pct']} / {s['right_hand_jitter_change_pct']} %; "
+                 f"(goal <= -30 %); hands (left / right) {_pct(s['left_hand_jitter_change_pct'])} / "
+                 f"{_pct(s['right_hand_jitter_change_pct'])}; "
                  f"{report['cpu_count']} CPUs")
     return "\n".join(lines)
 
