@@ -119,7 +119,7 @@ def test_bad_frames_and_bad_clips_are_error_lines_and_the_rest_goes_on(clip, tmp
     assert lines[3] == {"video": str(bad), "frame": 2, "frames_lost": 1,
                         "error": f"{bad}: frame 2 unreadable (corrupt data); skipped"}
     assert [r["frame"] for r in lines[1:]] == [0, 1, 2, 3, 4, 5] and all(r["pose"] for r in lines[1:] if "pose" in r)
-    assert f"holotune: {bad}: frame 2 unreadable" in err and "2 input(s) or frame(s) failed" in err
+    assert f"holotune: {bad}: frame 2 unreadable" in err and "2 video frame(s) or file(s) failed" in err
 
 
 def test_a_frame_size_change_restarts_tracking(tmp_path, capsys):

@@ -166,7 +166,7 @@ def _infer(args: argparse.Namespace) -> int:
         return 2
     if overlay and not overlay_file:
         overlay.mkdir(parents=True, exist_ok=True)
-    failed = inputs = 0
+    failed = images_failed = inputs = 0
     show_progress = args.progress or sys.stderr.isatty()
     with holistic:
         try:
@@ -179,7 +179,7 @@ def _infer(args: argparse.Namespace) -> int:
                     if clip.interrupted:
                         raise KeyboardInterrupt
                 elif not _infer_image(holistic, path, args, overlay):
-                    failed += 1
+                    images_failed += 1
             if live is not None:
                 inputs += 1
                 name = f"camera{args.camera}" if args.camera is not None else _stem(args.source) or "stream"
@@ -192,9 +192,12 @@ def _infer(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             print(f"holotune: interrupted (Ctrl-C) during input {inputs} of {len(args.inputs) + (live is not None)}",
                   file=sys.stderr)
+    if images_failed:
+        images = len(args.inputs) - len(videos)
+        print(f"holotune: {images_failed} of {images} image(s) failed", file=sys.stderr)
     if failed:
-        print(f"holotune: {failed} input(s) or frame(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+        print(f"holotune: {failed} video frame(s) or file(s) failed", file=sys.stderr)
+    return 1 if failed or images_failed else 0
 
 
 def _is_video(path: str) -> bool:
