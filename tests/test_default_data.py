@@ -323,3 +323,42 @@ def test_midline_points_run_down_the_middle_of_a_frontal_face(sources):
     assert np.all(np.diff(ys) > 0), dict(zip([m.name for m in midline], ys))
     centre_x = (face[FaceLandmark.LEFT_CHEEK, 0] + face[FaceLandmark.RIGHT_CHEEK, 0]) / 2
     assert np.abs(face[midline, 0] - centre_x).max() < 0.15 * width
+
+
+def test_sources_sharing_a_person_get_distinct_samples(tmp_path, sources):
+    """Two photos of one person (one group key) must not overwrite each other's images."""
+    from holotune.data.default.build import write_variants
+
+    a, b = sources[0], sources[1]
+    twins = [(replace(a, subject="same_person", name="photo_a"), 1), (replace(b, subject="same_person", name="photo_b"), 1)]
+    rows = [json.loads(line) for line in write_variants(tmp_path, twins, SMALL).read_text().splitlines()]
+    assert len({r["id"] for r in rows}) == len(rows) == 2 * len(CONDITIONS)
+    assert {r["subject"] for r in rows} == {"same_person"}
+    assert len(list((tmp_path / "images").glob("*.jpg"))) == len(rows)
+
+
+def test_people_in_one_photo_share_a_group_transitively():
+    from holotune.data.default.sources import person_groups
+
+    groups = person_groups([("Bryan Cranston", "Aaron Paul"), ("Bryan Cranston",), ("Joe Biden",),
+                            ("Aaron Paul", "Anna Gunn"), ("Franck (FGNet talking face)",)])
+    assert groups["Bryan Cranston"] == groups["Aaron Paul"] == groups["Anna Gunn"] == "aaron_paul+anna_gunn+bryan_cranston"
+    assert groups["Joe Biden"] == "joe_biden"
+    assert groups["Franck (FGNet talking face)"] == "franck_fgnet_talking_face"
+
+
+def test_media_faces_are_sharp_and_labelled():
+    """With `make media`: the sharp real faces the face benchmark uses (eyes >= 60 px apart in the photo)."""
+    from holotune.data.default.sources import media_face_sources
+    from holotune.media import missing
+
+    if missing():
+        pytest.skip("optional media missing: " + "; ".join(missing()))
+    faces = media_face_sources(320)
+    assert len(faces) >= 25
+    assert len({f.name for f in faces}) == len(faces)
+    assert len({f.subject for f in faces}) >= 12
+    for f in faces:
+        assert f.image.shape == (320, 320, 3) and f.mask[FACE_SLICE].all()
+        face = f.keypoints[FACE_SLICE, :2]
+        assert np.all((face > 0) & (face < 1))

@@ -13,7 +13,7 @@ import numpy as np
 
 from holotune.data.default.options import DefaultDataOptions
 from holotune.data.default.render import render_variant
-from holotune.data.default.sources import lfw_sources, photo_sources
+from holotune.data.default.sources import PhotoSource, lfw_sources, photo_sources
 from holotune.data.default.variants import CONDITIONS, VariantParams, sample_params
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,18 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
     from holotune.runtime.sessions import ensure_stock_models
 
     ensure_stock_models()
+    sources = [(s, options.variants_per_condition) for s in photo_sources(options.image_size)]
+    sources += [(s, options.lfw_variants_per_condition) for s in lfw_sources(options.lfw_faces)]
+    return write_variants(out_dir, sources, options)
+
+
+def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, int]],
+                   options: DefaultDataOptions) -> Path:
+    """Render every condition of each source ``variants`` times into ``out_dir`` (the layout and
+    ``labels.jsonl`` rows of :func:`build_default_data`); returns the path of ``labels.jsonl``."""
     out = Path(out_dir)
     images_dir = out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
-    sources = [(s, options.variants_per_condition) for s in photo_sources(options.image_size)]
-    sources += [(s, options.lfw_variants_per_condition) for s in lfw_sources(options.lfw_faces)]
-
     rows, written = [], set()
     for source, variants in sources:
         for condition in CONDITIONS:
@@ -65,7 +71,7 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
                 params = sample_params(_variant_rng(options.seed, source.key, condition, v), condition,
                                        options.distribution)
                 r = render_variant(source.image, source.keypoints, source.mask, params, source.grey)
-                sample_id = f"{source.subject}_{condition}_{v:02d}"
+                sample_id = f"{source.name or source.subject}_{condition}_{v:02d}"
                 name = f"{sample_id}.jpg"
                 (images_dir / name).write_bytes(_jpeg(r.image, name))
                 written.add(name)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import cv2
@@ -52,6 +53,8 @@ class PhotoSource:
         mask: (543,) float32 0/1.
         grey: monochrome source.
         key: a stable integer for seeding.
+        name: names the source's samples (``<name>_<condition>_<variant>``); unique per source,
+            where several sources share a ``subject`` (a person's photos); empty: ``subject``.
     """
 
     subject: str
@@ -61,6 +64,7 @@ class PhotoSource:
     mask: np.ndarray
     grey: bool
     key: int
+    name: str = ""
 
 
 def photo_sources(image_size: int) -> list[PhotoSource]:
@@ -144,3 +148,97 @@ def lfw_sources(count: int, chunk: int = LFW_TEACHER_CHUNK) -> list[PhotoSource]
                 return sources
     log.warning("default data: only %d LFW faces pass the presence check (asked for %d)", len(sources), count)
     return sources
+
+
+MEDIA_MIN_EYE_PX = 60.0
+"""A media face is used when its outer eye corners (mesh points 33, 263) are at least this far apart."""
+MEDIA_CROP_SCALE = 3.0
+"""A media face's canvas: a square this many times the face mesh's box, around it (head and shoulders)."""
+MEDIA_KEY_OFFSET = 5000
+"""Media face k seeds its variants with key MEDIA_KEY_OFFSET + k."""
+
+
+def media_face_sources(image_size: int) -> list[PhotoSource]:
+    """Sharp real faces from the optional media (:data:`holotune.media.SOURCES`, ``make media``).
+
+    Every face in a fetched photo whose outer eye corners are at least :data:`MEDIA_MIN_EYE_PX`
+    apart (found by mediapipe's FaceMesh, up to 10 per photo) becomes a square canvas around it
+    (:data:`MEDIA_CROP_SCALE`, edges replicated), ``image_size`` px, labelled by the stock Holistic
+    like the sample photos. The subject (the group key that keeps a person on one side of a split)
+    is the person's group (:func:`person_groups`: people who share a photo share a group, since
+    which face is whose is not recorded). Missing media give no sources, with a warning naming them.
+    """
+    import mediapipe as mp
+
+    from holotune.media import SOURCES, find, missing
+    from holotune.runtime import Holistic
+    from holotune.runtime.image import load_image
+
+    for line in missing():
+        log.warning("default data: optional media missing: %s", line)
+    groups = person_groups([m.people for s in SOURCES for m in s.files if m.kind == "photo"])
+    sources: list[PhotoSource] = []
+    with Holistic(threads=1, parallel=False) as teacher, \
+            mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=10) as finder:
+        for media in (m for s in SOURCES for m in s.files if m.kind == "photo"):
+            path = find(media)
+            if path is None:
+                continue
+            photo = load_image(path)
+            h, w = photo.shape[:2]
+            found = finder.process(photo).multi_face_landmarks or []
+            faces = [np.array([(p.x * w, p.y * h) for p in f.landmark]) for f in found]
+            faces = [f for f in faces if np.linalg.norm(f[33] - f[263]) >= MEDIA_MIN_EYE_PX]
+            faces.sort(key=lambda f: (f[:, 0].min(), f[:, 1].min()))  # a stable order: left to right
+            subject = groups[media.people[0]]
+            for k, face in enumerate(faces):
+                canvas = _face_canvas(photo, face, image_size)
+                labels = teacher.process(canvas).to_array()[:, :3].astype(np.float64)
+                ok = ~np.isnan(labels).any(axis=1)
+                if not ok[FACE_SLICE].all():
+                    log.info("default data: %s face %d: the teacher finds no face on its canvas; skipped", path, k)
+                    continue
+                labels[~ok] = 0.0
+                grey = bool(np.array_equal(canvas[..., 0], canvas[..., 1])
+                            and np.array_equal(canvas[..., 0], canvas[..., 2]))
+                key = MEDIA_KEY_OFFSET + len(sources)
+                sources.append(PhotoSource(subject, f"{path.parent.name}/{path.name}#{k}", canvas, labels,
+                                           ok.astype(np.float32), grey, key, name=f"media{key - MEDIA_KEY_OFFSET:03d}"))
+    return sources
+
+
+def _face_canvas(photo: np.ndarray, face_px: np.ndarray, size: int) -> np.ndarray:
+    """A (size, size, 3) square around (468, 2) face points, MEDIA_CROP_SCALE x their box, edges replicated."""
+    lo, hi = face_px.min(axis=0), face_px.max(axis=0)
+    centre, side = (lo + hi) / 2, float((hi - lo).max()) * MEDIA_CROP_SCALE
+    scale = size / side
+    matrix = np.array([[scale, 0.0, size / 2 - centre[0] * scale], [0.0, scale, size / 2 - centre[1] * scale]])
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.warpAffine(photo, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def person_groups(files_people: list[tuple[str, ...]]) -> dict[str, str]:
+    """Each person's group key: people shown together in any file end up in one group (transitively).
+
+    Returns:
+        person -> key: the group's names, sorted, lower-case, joined by ``+`` (characters other than
+        letters, digits and ``_`` dropped), e.g. ``aaron_paul+bryan_cranston``.
+    """
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    for people in files_people:
+        if not people:
+            continue
+        first = root(people[0])
+        for other in people[1:]:
+            parent[root(other)] = first
+    members: dict[str, list[str]] = {}
+    for name in parent:
+        members.setdefault(root(name), []).append(name)
+    return {name: "+".join(sorted(re.sub(r"[^a-z0-9_]", "", m.lower().replace(" ", "_")) for m in members[root(name)]))
+            for name in parent}
