@@ -281,6 +281,22 @@ def face_region(index: int) -> str:
     return "other"
 
 
+# The 68-point iBUG / 300-W scheme as face-mesh indices, 0-based in iBUG order (jaw 0-16, brows
+# 17-26, nose 27-35, eyes 36-47, lips 48-67). Google publishes no mapping; this is the widely copied
+# community one (docs/mediapipe_holistic.md §13), for scoring against human 68-point annotations.
+# iBUG jaw and brow points slide along the visible contour, so they carry a definition bias: report
+# the inner points (IBUG68_INNER) too.
+FACEMESH_TO_IBUG68: tuple[int, ...] = (
+    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # jaw
+    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,  # brows
+    168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87,  # lips
+)
+IBUG68_OUTER_EYES = (36, 45)  # the 300-W NME normaliser: outer eye corners
+IBUG68_INNER = tuple(range(27, 68))  # nose, eyes and lips: the points both schemes define alike
+
+
 FACEMESH_CONTOURS = frozenset().union(
     FACEMESH_LIPS,
     FACEMESH_LEFT_EYE,

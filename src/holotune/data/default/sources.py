@@ -192,7 +192,7 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
             faces.sort(key=lambda f: (f[:, 0].min(), f[:, 1].min()))  # a stable order: left to right
             subject = groups[media.people[0]]
             for k, face in enumerate(faces):
-                canvas = _face_canvas(photo, face, image_size)
+                canvas, _ = face_canvas(photo, face, image_size)
                 labels = teacher.process(canvas).to_array()[:, :3].astype(np.float64)
                 ok = ~np.isnan(labels).any(axis=1)
                 if not ok[FACE_SLICE].all():
@@ -207,14 +207,16 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
     return sources
 
 
-def _face_canvas(photo: np.ndarray, face_px: np.ndarray, size: int) -> np.ndarray:
-    """A (size, size, 3) square around (468, 2) face points, MEDIA_CROP_SCALE x their box, edges replicated."""
+def face_canvas(photo: np.ndarray, face_px: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (size, size, 3) square around (N, 2) face points in pixels, MEDIA_CROP_SCALE x their box,
+    edges replicated; and the (2, 3) matrix from photo pixels to canvas pixels."""
     lo, hi = face_px.min(axis=0), face_px.max(axis=0)
     centre, side = (lo + hi) / 2, float((hi - lo).max()) * MEDIA_CROP_SCALE
     scale = size / side
     matrix = np.array([[scale, 0.0, size / 2 - centre[0] * scale], [0.0, scale, size / 2 - centre[1] * scale]])
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.warpAffine(photo, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+    canvas = cv2.warpAffine(photo, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return canvas, matrix
 
 
 def person_groups(files_people: list[tuple[str, ...]]) -> dict[str, str]:
