@@ -229,3 +229,13 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_68_point_view_is_a_distinct_subset_with_the_eye_corners_in_place():
+    from holotune.landmarks import FACEMESH_TO_IBUG68, IBUG68_INNER, IBUG68_OUTER_EYES, FaceLandmark
+
+    assert len(FACEMESH_TO_IBUG68) == 68 and len(set(FACEMESH_TO_IBUG68)) == 68
+    assert all(0 <= i < 468 for i in FACEMESH_TO_IBUG68)
+    right, left = (FACEMESH_TO_IBUG68[i] for i in IBUG68_OUTER_EYES)
+    assert (right, left) == (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)
+    assert IBUG68_INNER == tuple(range(27, 68))
