@@ -30,6 +30,7 @@ from report import add_json_out, write_json
 from holotune.clips import jitter_px, sample_clips
 from holotune.landmarks import PoseLandmark
 from holotune.media import WEBCAM_CLIP, read_frames
+from holotune.runtime.conformance import mediapipe_parts
 from holotune.runtime.holistic import Holistic
 from holotune.runtime.sessions import ensure_stock_models
 from holotune.runtime.smoothing import FACE_SMOOTHING, HAND_SMOOTHING
@@ -45,16 +46,7 @@ def run_mediapipe(frames: np.ndarray) -> tuple[list[dict], float]:
     with mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=1) as theirs:
         out, start = [], time.perf_counter()
         for frame in frames:
-            r = theirs.process(frame)
-            out.append({
-                "pose": None if r.pose_landmarks is None
-                else np.array([[p.x, p.y, p.z, p.visibility] for p in r.pose_landmarks.landmark]),
-                "face": None if r.face_landmarks is None else np.array([[p.x, p.y] for p in r.face_landmarks.landmark]),
-                "left_hand": None if r.left_hand_landmarks is None
-                else np.array([[p.x, p.y] for p in r.left_hand_landmarks.landmark]),
-                "right_hand": None if r.right_hand_landmarks is None
-                else np.array([[p.x, p.y] for p in r.right_hand_landmarks.landmark]),
-            })
+            out.append(mediapipe_parts(theirs.process(frame)))
         return out, (time.perf_counter() - start) * 1000.0 / len(frames)
 
 

@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from holotune.media import SOURCES, MediaError, MediaSource, find, media_dir
+from holotune.media import SOURCES, MediaError, MediaSource, find, media_dir, sha256_of
 
 
 def download(source: MediaSource, folder: Path) -> Path:
@@ -38,7 +38,7 @@ def download(source: MediaSource, folder: Path) -> Path:
     if done.returncode != 0 or not archive.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"`{' '.join(command)}` failed (exit {done.returncode}): {tail[0]}")
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    digest = sha256_of(archive)
     if digest != source.archive_sha256:
         raise RuntimeError(f"{source.archive}: SHA-256 {digest}, expected {source.archive_sha256}")
     return archive

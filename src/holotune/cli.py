@@ -300,8 +300,7 @@ def _infer_clip(holistic, source, args: argparse.Namespace, overlay_path, show_p
                 lost += item.count
                 progress.note(f"holotune: {item.message}")
                 if args.json:
-                    print(json.dumps({"video": name, "frame": item.index, "frames_lost": item.count,
-                                      "error": item.message}), flush=True)
+                    print(json.dumps(item.record(name)), flush=True)
                 continue
             record = item.record(name)
             if "reset" in record:
@@ -312,12 +311,11 @@ def _infer_clip(holistic, source, args: argparse.Namespace, overlay_path, show_p
                 result = holistic.process(item.image) if stream is None else stream.process(item.image,
                                                                                              item.timestamp_ms)
             except ValueError as exc:  # a frame Holistic refuses (e.g. a timestamp out of order)
-                lost += 1
-                message = f"{name}: frame {item.index}: {exc}"
-                progress.note(f"holotune: {message}")
+                refused = FrameError.refused(name, item, exc)
+                lost += refused.count
+                progress.note(f"holotune: {refused.message}")
                 if args.json:
-                    print(json.dumps({"video": name, "frame": item.index, "frames_lost": 1, "error": message}),
-                          flush=True)
+                    print(json.dumps(refused.record(name)), flush=True)
                 continue
             frames += 1
             for part in found:

@@ -33,6 +33,21 @@ TOLERANCE = 5e-3  # normalized image units
 VISIBLE = 0.5  # pose landmarks compared in "visible" mode: MediaPipe visibility above this, inside the frame
 
 
+def mediapipe_parts(results) -> dict[str, np.ndarray | None]:
+    """MediaPipe Holistic results -> holotune's arrays by part: pose (33, 4) with visibility, face
+    (468, 3), hands (21, 3), float32; ``None`` where MediaPipe found nothing."""
+
+    def points(landmarks, visibility: bool) -> np.ndarray | None:
+        if landmarks is None:
+            return None
+        rows = [[p.x, p.y, p.z, p.visibility] if visibility else [p.x, p.y, p.z] for p in landmarks.landmark]
+        return np.array(rows, dtype=np.float32)
+
+    return {"pose": points(results.pose_landmarks, True), "face": points(results.face_landmarks, False),
+            "left_hand": points(results.left_hand_landmarks, False),
+            "right_hand": points(results.right_hand_landmarks, False)}
+
+
 class MediaPipeVideo:
     """mediapipe 0.10.21 Holistic in video mode, returning its pose ROI and detection too.
 
@@ -61,16 +76,7 @@ class MediaPipeVideo:
     def process(self, image: np.ndarray) -> tuple[dict[str, np.ndarray | None], Rect | None, bool]:
         """One RGB frame -> (landmarks by part as arrays like holotune's, next frame's pose ROI, detector found)."""
         out = self._solution.process(input_data={"image": image})
-
-        def points(landmarks, visibility: bool) -> np.ndarray | None:
-            if landmarks is None:
-                return None
-            rows = [[p.x, p.y, p.z, p.visibility] if visibility else [p.x, p.y, p.z] for p in landmarks.landmark]
-            return np.array(rows, dtype=np.float32)
-
-        parts = {"pose": points(out.pose_landmarks, True), "face": points(out.face_landmarks, False),
-                 "left_hand": points(out.left_hand_landmarks, False),
-                 "right_hand": points(out.right_hand_landmarks, False)}
+        parts = mediapipe_parts(out)
         roi = out.pose_landmarks_roi
         rect = None if roi is None else Rect(roi.x_center, roi.y_center, roi.width, roi.height, roi.rotation)
         return parts, rect, out.pose_detection is not None

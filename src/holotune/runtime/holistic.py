@@ -62,6 +62,7 @@ HAND_PRESENCE_THRESHOLD = 0.5
 WRIST_VISIBILITY_THRESHOLD = 0.1
 HEATMAP_KERNEL = 9  # the graph says 7, but stock Python drops that option (docs/mediapipe_holistic.md §6.3)
 HEATMAP_MIN_CONFIDENCE = 0.5
+INHERIT = object()  # Holistic.stream(): "this option as the Holistic instance has it"
 NUM_POSE_AUXILIARY = 2  # pose model landmarks 33 (hip centre) and 34 (body-circle point): the tracking ROI's source
 # These run one after the other with nothing beside them, so they get the spare cores.
 POSE_STAGE_MODELS = ("pose_detection", "pose_landmark_full")
@@ -260,20 +261,17 @@ class Holistic:
             raise ValueError("process_pipelined needs video mode: Holistic(static_image_mode=False)")
         return self._stream.process_pipelined(frames)
 
-    def stream(self, *, smooth_landmarks: bool | None = None, face_smoothing: OneEuroParams | None | str = "same",
-               hand_smoothing: OneEuroParams | None | str = "same") -> "HolisticStream":
+    def stream(self, *, smooth_landmarks: bool | object = INHERIT, face_smoothing: OneEuroParams | None | object = INHERIT,
+               hand_smoothing: OneEuroParams | None | object = INHERIT) -> "HolisticStream":
         """A new video-mode tracking state on these models (a hot swap reaches it at its next frame).
 
-        Options default to this instance's; pass them to override for this stream.
+        Options left at :data:`INHERIT` are this instance's; pass them to override for this stream.
         """
         from holotune.runtime.stream import HolisticStream
 
-        return HolisticStream(
-            self,
-            smooth_landmarks=self.smooth_landmarks if smooth_landmarks is None else smooth_landmarks,
-            face_smoothing=self.face_smoothing if face_smoothing == "same" else face_smoothing,
-            hand_smoothing=self.hand_smoothing if hand_smoothing == "same" else hand_smoothing,
-        )
+        given = {"smooth_landmarks": smooth_landmarks, "face_smoothing": face_smoothing,
+                 "hand_smoothing": hand_smoothing}
+        return HolisticStream(self, **{k: getattr(self, k) if v is INHERIT else v for k, v in given.items()})
 
     def reset(self) -> None:
         """Video mode: forget the tracks and filters (the next frame runs the pose detector). Static: no-op."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ from holotune.runtime.smoothing import (
 from holotune.runtime.tracking import (
     FACE_TRACKING,
     HAND_TRACKING,
+    RoiTrackingLimits,
     face_tracking_rect,
     hand_tracking_rect,
     keeps_tracking,
@@ -51,7 +52,6 @@ from holotune.runtime.tracking import (
 
 FRAME_INTERVAL_US = 33333  # the legacy Python solution stamps frame k at k·33333 µs, whatever the real rate
 SIDES = ("left", "right")
-FACE_MOTION_POINTS = slice(None, None, 8)  # 59 of the 468 face landmarks are plenty to follow the face
 
 
 @dataclass
@@ -66,13 +66,28 @@ class _PoseFilters:
     world: LandmarksSmoother = field(default_factory=lambda: LandmarksSmoother(POSE_WORLD))
 
 
+@dataclass(frozen=True)
+class _PartRule:
+    """What tracks a face or a hand: its tracking ROI rule, RoiTracking limits and landmark model (a
+    :class:`Holistic` method name), and which landmarks the motion estimate follows."""
+
+    tracking_rect: Callable[[np.ndarray, tuple[int, int]], Rect]
+    limits: RoiTrackingLimits
+    model: str
+    motion_points: slice
+
+
+FACE_RULE = _PartRule(face_tracking_rect, FACE_TRACKING, "face_landmarks", slice(None, None, 8))  # 59 of 468 points
+HAND_RULE = _PartRule(hand_tracking_rect, HAND_TRACKING, "hand_landmarks", slice(None))
+
+
 @dataclass
 class _Part:
     """One face or hand track: the previous frame's raw landmarks and the optional output filter."""
 
-    previous: np.ndarray | None = None
+    rule: _PartRule
     smoother: LandmarksSmoother | None = None
-    motion_points: slice = field(default_factory=lambda: slice(None))  # which landmarks the motion estimate follows
+    previous: np.ndarray | None = None
 
     def update(self, points: np.ndarray | None, timestamp_us: int, size: tuple[int, int],
                frames: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
@@ -80,16 +95,22 @@ class _Part:
 
         ``frames``: the previous and this frame in grey, for motion-compensated smoothing.
         """
+        if points is None:
+            self.drop()
+            return None
         previous, self.previous = self.previous, points
         if self.smoother is None:
             return points
-        if points is None:
-            self.smoother.reset()
-            return None
         motion = None
         if frames is not None and previous is not None:
-            motion = estimate_motion(*frames, previous[self.motion_points, :2] * size)
+            motion = estimate_motion(*frames, previous[self.rule.motion_points, :2] * size)
         return self.smoother.apply(points, timestamp_us, size, motion=motion)
+
+    def drop(self) -> None:
+        """The part is gone: no track for the next frame, and its filter starts afresh."""
+        self.previous = None
+        if self.smoother is not None:
+            self.smoother.reset()
 
 
 @dataclass
@@ -137,11 +158,9 @@ class HolisticStream:
         self.pose_roi = None
         self._last_us: int | None = None  # no frame yet
         self._pose = _PoseFilters()
-        self._face = _Part(smoother=None if self.face_smoothing is None else LandmarksSmoother(self.face_smoothing),
-                           motion_points=FACE_MOTION_POINTS)
+        self._face = _Part(FACE_RULE, _smoother(self.face_smoothing))
         self._gray = None  # the previous frame in grey, kept while face or hand smoothing is on
-        self._hands = {side: _Part(smoother=None if self.hand_smoothing is None
-                                   else LandmarksSmoother(self.hand_smoothing)) for side in SIDES}
+        self._hands = {side: _Part(HAND_RULE, _smoother(self.hand_smoothing)) for side in SIDES}
         self.pose_detections = 0
 
     def process(self, image: np.ndarray, timestamp_ms: float | None = None) -> HolisticResult:
@@ -223,14 +242,17 @@ class HolisticStream:
         self._gray = grey
         return pair
 
+    @property
+    def _parts(self) -> dict[str, _Part]:
+        return {"face": self._face, **self._hands}
+
     def _look_ahead(self, image: np.ndarray, sessions) -> _LookAhead:
         """Start the tracked parts' landmark models on their previous-landmark ROIs (used if RoiTracking keeps them)."""
         holistic, size = self.holistic, (image.shape[1], image.shape[0])
-        parts = {"face": self._face, **self._hands}
-        rects = {name: (face_tracking_rect if name == "face" else hand_tracking_rect)(part.previous, size)
-                 for name, part in parts.items() if part.previous is not None}
-        jobs = {name: holistic.run_ahead(holistic.face_landmarks if name == "face" else holistic.hand_landmarks,
-                                         image, size, rect, sessions) for name, rect in rects.items()}
+        rects = {name: part.rule.tracking_rect(part.previous, size)
+                 for name, part in self._parts.items() if part.previous is not None}
+        jobs = {name: holistic.run_ahead(getattr(holistic, self._parts[name].rule.model), image, size, rect, sessions)
+                for name, rect in rects.items()}
         return _LookAhead(rects, jobs)
 
     def _pose_stage(self, image: np.ndarray, t_us: int, sessions) -> tuple[np.ndarray, np.ndarray] | None:
@@ -260,30 +282,29 @@ class HolisticStream:
         """Face and hands from this frame's filtered pose, with RoiTracking; the frame's result."""
         holistic, size = self.holistic, (image.shape[1], image.shape[0])
         landmarks, world = pose
-        parts = {"face": self._face, **self._hands}
+        parts = self._parts
 
-        def landmarks_in(name: str, recrop, run) -> np.ndarray | None:
+        def landmarks_in(name: str, recrop: Rect) -> np.ndarray | None:
             """The part's landmarks on the ROI RoiTracking picks: the look-ahead result if it ran on that ROI."""
             part, previous_rect = parts[name], ahead.rects.get(name)
-            limits = FACE_TRACKING if name == "face" else HAND_TRACKING
-            if previous_rect is not None and keeps_tracking(part.previous, previous_rect, recrop, size, limits):
+            run = getattr(holistic, part.rule.model)
+            if previous_rect is not None and keeps_tracking(part.previous, previous_rect, recrop, size, part.rule.limits):
                 job = ahead.jobs[name]
                 return job.result() if job is not None else run(image, size, previous_rect, sessions)
             return run(image, size, recrop, sessions)
 
         def face() -> np.ndarray | None:
             recrop = holistic.face_recrop_rect(image, size, landmarks, sessions)
-            points = None if recrop is None else landmarks_in("face", recrop, holistic.face_landmarks)
-            return self._face.update(points, t_us, size, frames)
+            return self._face.update(None if recrop is None else landmarks_in("face", recrop), t_us, size, frames)
 
         def hand(side: str) -> np.ndarray | None:
             recrop = holistic.hand_recrop_rect(image, size, landmarks, side, sessions)
-            return self._hands[side].update(landmarks_in(side, recrop, holistic.hand_landmarks), t_us, size, frames)
+            return self._hands[side].update(landmarks_in(side, recrop), t_us, size, frames)
 
         sides = holistic.visible_sides(landmarks)
         for side in SIDES:
             if side not in sides:  # no re-crop ROI: no hand, and no track to continue next frame
-                self._hands[side].update(None, t_us, size)
+                self._hands[side].drop()
                 ahead.cancel(side)
         face_points, hands = holistic.run_branches(face, hand, sides)
         return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=hands.get("left"),
@@ -295,9 +316,11 @@ class HolisticStream:
         self.pose_roi = None
         self._pose.landmarks.reset()
         self._pose.auxiliary.reset()
-        for part in (self._face, *self._hands.values()):
-            part.previous = None
-            if part.smoother is not None:
-                part.smoother.reset()
+        for part in self._parts.values():
+            part.drop()
         return HolisticResult()
+
+
+def _smoother(params: OneEuroParams | None) -> LandmarksSmoother | None:
+    return None if params is None else LandmarksSmoother(params)
 

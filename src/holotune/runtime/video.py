@@ -103,6 +103,15 @@ class FrameError:
     count: int
     message: str
 
+    @classmethod
+    def refused(cls, name: str, frame: Frame, reason: Exception | str) -> "FrameError":
+        """A frame that decoded but that Holistic refused (e.g. a timestamp out of order)."""
+        return cls(frame.index, 1, f"{name}: frame {frame.index}: {reason}")
+
+    def record(self, name: str) -> dict:
+        """The JSON error line: ``video``, ``frame`` (the first lost), ``frames_lost``, ``error``."""
+        return {"video": name, "frame": self.index, "frames_lost": self.count, "error": self.message}
+
 
 def is_image_sequence(source: str | os.PathLike) -> bool:
     """True for a printf-style file pattern such as ``frames/frame_%04d.png`` (not a URL)."""

@@ -142,7 +142,7 @@ async def video_lines(service: Service, reader, path: Path, stream):
             if isinstance(item, FrameError):
                 errors += 1
                 lost += item.count
-                yield encode_line({"video": name, "frame": item.index, "frames_lost": item.count, "error": item.message})
+                yield encode_line(item.record(name))
                 continue
             over = _over_limit(item, settings)
             if over:
@@ -161,10 +161,10 @@ async def video_lines(service: Service, reader, path: Path, stream):
                     result, versions = await anyio.to_thread.run_sync(service.track, stream, item.image,
                                                                       item.timestamp_ms, limiter=service.infer_limiter)
             except ValueError as exc:  # a frame Holistic refuses
+                refused = FrameError.refused(name, item, exc)
                 errors += 1
-                lost += 1
-                yield encode_line({"video": name, "frame": item.index, "frames_lost": 1,
-                            "error": f"{name}: frame {item.index}: {exc}"})
+                lost += refused.count
+                yield encode_line(refused.record(name))
                 continue
             frames += 1
             yield encode_line({**record, **result.to_dict(), "models": versions})
