@@ -39,7 +39,8 @@ def shards(tmp_path_factory):
     options = ingest_options([Source("default", str(root / "default"))], root / "interim", split_by="group",
                              validation_split=0.2, test_split=0.0,
                              default_data={"seed": 0, "variants_per_condition": 1, "lfw_faces": 6,
-                                           "lfw_variants_per_condition": 3})
+                                           "lfw_variants_per_condition": 3, "media_faces": False,
+                                           "media_variants_per_condition": 1})
     ingest(options)
     write_dataset_shards(shard_options(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16))
     return root

@@ -100,6 +100,41 @@ def test_condition_splits_and_gate():
     assert not gate["passed"] and "+2.50%" in gate["message"] and "allows 2% higher" in gate["message"]
 
 
+def test_domains_get_their_own_splits():
+    conditions = ["clean", "mask", "clean", "mask", "clean"]
+    domains = ["sharp", "sharp", "lfw", "lfw", None]
+    scores = SampleScores(list("abcde"), list("ppqqr"), conditions, np.ones(5), np.ones(5), np.ones((5, 1)),
+                          domains=domains)
+    splits = condition_splits(scores, ("clean",))
+    assert splits["sharp/reference"].tolist() == [True, False, False, False, False]
+    assert splits["lfw/shifted"].tolist() == [False, False, False, True, False]
+    assert splits["reference"].tolist() == [True, False, True, False, True]  # the pooled splits keep every row
+    assert "sharp/low_light" not in splits  # empty selections are left out
+    assert scores.select(np.array([False, True, True, False, False])).domains == ["sharp", "lfw"]
+    one_domain = SampleScores(["a"], ["p"], ["clean"], np.ones(1), np.ones(1), np.ones((1, 1)), domains=["lfw"])
+    assert set(condition_splits(one_domain, ("clean",))) == {"clean", "reference", "all"}
+
+
+def test_a_domain_reference_regression_fails_the_gate(shards, tmp_path, monkeypatch):
+    """The pooled clean split may pass while one domain's clean split regresses: the gate fails."""
+    import holotune.evaluation.report as report_module
+
+    real = report_module.condition_splits
+
+    def with_fake_domains(scores, reference):
+        scores.domains = ["a" if i % 2 else "b" for i in range(len(scores.sample_ids))]
+        return real(scores, reference)
+
+    monkeypatch.setattr(report_module, "condition_splits", with_fake_domains)
+    metrics = evaluate(options(shards, tmp_path, degraded_model_pt(tmp_path / "bad.pt", 0.5),
+                               allow_regression=True, tolerance_pct=2.0))
+    assert set(metrics["gate"]["domains"]) == {"a", "b"}
+    assert not metrics["gate"]["passed"]
+    assert all(not d["passed"] and d["message"].startswith(f"{name}/reference split")
+               for name, d in metrics["gate"]["domains"].items())
+    assert {"a/shifted", "b/reference"} <= set(metrics["splits"])
+
+
 def degraded_model_pt(path: Path, noise: float) -> Path:
     """The stock face model with Gaussian noise on the final landmark layer (a deliberately bad fine-tune)."""
     from holotune.models import create_model

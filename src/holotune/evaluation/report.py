@@ -2,16 +2,17 @@
 
 Writes under ``EvaluateOptions.out_dir`` (``reports/``):
 
-* ``metrics.json`` (DVC metrics): per split (each condition, ``shifted``, ``reference``, ``all``)
-  the baseline (stock), fine-tuned and delta figures with bootstrap 95 % intervals over test
+* ``metrics.json`` (DVC metrics): per split (each condition, ``shifted``, ``reference``, ``all``,
+  and the same within each domain as ``<domain>/<split>`` when the test rows span several, e.g.
+  ``sharp/shifted``, ``lfw/mask``) the baseline (stock), fine-tuned and delta figures with bootstrap 95 % intervals over test
   identities, the presence rate, classification scores if the run trained a class head, and the
   gate's verdict;
 * ``plots/`` (DVC plots): training curves, metric per condition, per-landmark error, confusion rows;
 * ``overlays/``: before/after drawings of a few test crops (per condition, the crop with the median
   stock error, so the pictures are typical rather than picked for the fine-tuned model).
 
-The gate: if the fine-tuned model is worse than stock on the reference split by more than
-``tolerance_pct``, :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after*
+The gate: if the fine-tuned model is worse than stock on the reference split (or on any domain's
+reference split) by more than ``tolerance_pct``, :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after*
 everything is written (so the evidence is on disk), unless ``allow_regression``.
 """
 
@@ -131,6 +132,16 @@ def evaluate(options: EvaluateOptions) -> dict:
         splits[split_name] = compare_scores(stock.select(keep), tuned.select(keep), n_boot=options.bootstrap,
                                             seed=options.seed)
     gate = check_gate(splits["reference"], PRIMARY_METRIC, options.tolerance_pct, options.allow_regression)
+    # Each domain's reference split is gated too: a gain on many small LFW faces must not hide a
+    # regression on the sharp ones.
+    for split_name in sorted(n for n in splits if n.endswith("/reference")):
+        domain_gate = check_gate(splits[split_name], PRIMARY_METRIC, options.tolerance_pct, options.allow_regression,
+                                 name=split_name)
+        gate.setdefault("domains", {})[split_name.split("/")[0]] = {
+            k: domain_gate[k] for k in ("change_pct", "passed", "message")}
+        if not domain_gate["passed"]:
+            gate["passed"] = False
+            gate["message"] += f"; {domain_gate['message']}"
     false_presence = None
     if options.module == "face_mesh":
         from holotune.data.default import lfw_nonface_canvases

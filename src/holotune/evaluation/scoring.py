@@ -35,6 +35,7 @@ class SampleScores:
         point_errors: (N, K) normalized error per landmark, NaN where unlabelled.
         predicted_class: (N,) class index from the classification head, or ``None``.
         labels: (N,) true class index (-1 unlabelled), or ``None``.
+        domains: (N,) the manifest's ``domain`` (e.g. ``sharp``, ``lfw``), ``None`` where it names none.
     """
 
     sample_ids: list[str]
@@ -46,6 +47,7 @@ class SampleScores:
     pck: dict[float, np.ndarray] = field(default_factory=dict)
     predicted_class: np.ndarray | None = None
     labels: np.ndarray | None = None
+    domains: list[str | None] | None = None
 
     def select(self, keep: np.ndarray) -> "SampleScores":
         """The rows where ``keep`` (N,) bool is true."""
@@ -56,6 +58,7 @@ class SampleScores:
             self.point_errors[idx], {t: v[idx] for t, v in self.pck.items()},
             None if self.predicted_class is None else self.predicted_class[idx],
             None if self.labels is None else self.labels[idx],
+            None if self.domains is None else pick(self.domains),
         )
 
     def metrics(self) -> dict[str, np.ndarray]:
@@ -67,12 +70,13 @@ class SampleScores:
 
 
 def sample_info(manifest: str | os.PathLike | None) -> dict[str, dict]:
-    """sample_id -> {"group", "condition"} from a manifest (empty if there is none)."""
+    """sample_id -> {"group", "condition", "domain"} from a manifest (empty if there is none)."""
     from holotune.data.manifest import read_manifest
 
     if not manifest or not Path(manifest).is_file():
         return {}
-    return {s.sample_id: {"group": s.group, "condition": s.meta.get("condition")} for s in read_manifest(manifest)}
+    return {s.sample_id: {"group": s.group, "condition": s.meta.get("condition"), "domain": s.meta.get("domain")}
+            for s in read_manifest(manifest)}
 
 
 @torch.no_grad()
@@ -81,7 +85,7 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
     """Run ``model`` (a holotune landmark model, stock or merged) over ``dataset``; one row per item.
 
     ``classifier`` (a :class:`~holotune.training.heads.ClassHead`) adds predicted classes for
-    samples of hand models. ``info`` (from :func:`sample_info`) supplies groups and conditions.
+    samples of hand models. ``info`` (from :func:`sample_info`) supplies groups, conditions and domains.
     """
     info = info or {}
     module = dataset.module
@@ -117,6 +121,7 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
         {t: np.concatenate(v) for t, v in pcks.items() if v},
         cat("pred").astype(np.int64) if rows["pred"] else None,
         cat("label").astype(np.int64) if rows["label"] else None,
+        [info.get(s, {}).get("domain") for s in ids],
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from holotune.data.default.options import DefaultDataOptions
 from holotune.data.default.render import render_variant
-from holotune.data.default.sources import PhotoSource, lfw_sources, photo_sources
+from holotune.data.default.sources import PhotoSource, lfw_sources, media_face_sources, photo_sources
 from holotune.data.default.variants import CONDITIONS, VariantParams, sample_params
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
          "mask": [543 x 0/1],              # 1 = labelled and inside the image
          "occluded": [543 x 0/1],          # 1 = under the drawn mask / sunglasses
          "subject": "grace_hopper" | "astronaut" | "camera" | "lfw_017" ...,   # the identity group key
+         "domain": "photo" | "lfw" | "sharp",   # PhotoSource.domain
          "condition": "clean" | "mask" | "low_light" | "both",
          "accessory": "none" | "mask" | "mask+sunglasses",
          "source_image": "skimage.data.astronaut()" ..., "width": W, "height": H,
@@ -49,12 +50,38 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
     Returns:
         The path of ``labels.jsonl``.
     """
+    from holotune.media import missing
     from holotune.runtime.sessions import ensure_stock_models
 
     ensure_stock_models()
     sources = [(s, options.variants_per_condition) for s in photo_sources(options.image_size)]
     sources += [(s, options.lfw_variants_per_condition) for s in lfw_sources(options.lfw_faces)]
-    return write_variants(out_dir, sources, options)
+    absent = missing() if options.media_faces else []
+    if options.media_faces:
+        sources += [(s, options.media_variants_per_condition) for s in media_face_sources(options.image_size)]
+    labels = write_variants(out_dir, sources, options)
+    _write_sources(Path(out_dir) / SOURCES_FILE, [s for s, _ in sources], options.media_faces, absent)
+    return labels
+
+
+SOURCES_FILE = "sources.json"
+"""What a build was made of: people and faces per domain, and the optional media that were missing."""
+
+
+def _write_sources(path: Path, sources: list[PhotoSource], media_faces: bool, absent: list[str]) -> None:
+    domains: dict[str, dict] = {}
+    for s in sources:
+        d = domains.setdefault(s.domain, {"faces": 0, "groups": set()})
+        d["faces"] += 1
+        d["groups"].add(s.subject)
+    record = {
+        "domains": {k: {"faces": v["faces"], "groups": len(v["groups"])} for k, v in sorted(domains.items())},
+        "media_faces": "off" if not media_faces else ("incomplete" if absent else "complete"),
+        "missing_media": absent,
+        "labels": "pseudo-labels: the stock model's output on the clean source image",
+        "synthetic": "occluders, low light and geometric jitter are rendered; the photographs are real",
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, int]],
@@ -79,7 +106,7 @@ def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, 
                 rows.append(json.dumps({
                     "id": sample_id, "image": f"images/{name}", "keypoints": _round(r.keypoints),
                     "mask": r.mask.astype(float).tolist(), "occluded": r.occluded.astype(float).tolist(),
-                    "subject": source.subject, "condition": condition, "accessory": _accessory(params),
+                    "subject": source.subject, "domain": source.domain, "condition": condition, "accessory": _accessory(params),
                     "source_image": source.source_image, "width": w, "height": h, "augment": _jsonable(params),
                 }, allow_nan=False, separators=(",", ":")))
     for stale in images_dir.glob("*.jpg"):

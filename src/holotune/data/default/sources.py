@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from holotune.landmarks import FACE_SLICE, NUM_KEYPOINTS
+from holotune.landmarks import FaceLandmark as F
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class PhotoSource:
         key: a stable integer for seeding.
         name: names the source's samples (``<name>_<condition>_<variant>``); unique per source,
             where several sources share a ``subject`` (a person's photos); empty: ``subject``.
+        domain: which kind of face it is, reported apart by the evaluate stage: ``photo`` (the
+            three sample photos), ``lfw`` (25-px LFW faces, upscaled) or ``sharp`` (media faces,
+            outer eye corners >= :data:`MEDIA_MIN_EYE_PX` apart).
     """
 
     subject: str
@@ -65,6 +69,7 @@ class PhotoSource:
     grey: bool
     key: int
     name: str = ""
+    domain: str = "photo"
 
 
 def photo_sources(image_size: int) -> list[PhotoSource]:
@@ -143,7 +148,7 @@ def lfw_sources(count: int, chunk: int = LFW_TEACHER_CHUNK) -> list[PhotoSource]
             mask = np.zeros(NUM_KEYPOINTS, np.float32)
             mask[FACE_SLICE] = 1.0
             sources.append(PhotoSource(f"lfw_{i:03d}", f"skimage.data.lfw_subset()[{i}]", images[j], keypoints, mask,
-                                       True, LFW_KEY_OFFSET + i))
+                                       True, LFW_KEY_OFFSET + i, domain="lfw"))
             if len(sources) == count:
                 return sources
     log.warning("default data: only %d LFW faces pass the presence check (asked for %d)", len(sources), count)
@@ -151,7 +156,7 @@ def lfw_sources(count: int, chunk: int = LFW_TEACHER_CHUNK) -> list[PhotoSource]
 
 
 MEDIA_MIN_EYE_PX = 60.0
-"""A media face is used when its outer eye corners (mesh points 33, 263) are at least this far apart."""
+"""A media face is used when its outer eye corners (``RIGHT_EYE_OUTER``, ``LEFT_EYE_OUTER``) are at least this far apart."""
 MEDIA_CROP_SCALE = 3.0
 """A media face's canvas: a square this many times the face mesh's box, around it (head and shoulders)."""
 MEDIA_KEY_OFFSET = 5000
@@ -173,7 +178,9 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
     from holotune.media import SOURCES, find, missing
     from holotune.runtime import Holistic
     from holotune.runtime.image import load_image
+    from holotune.runtime.sessions import ensure_stock_models
 
+    ensure_stock_models()
     for line in missing():
         log.warning("default data: optional media missing: %s", line)
     groups = person_groups([m.people for s in SOURCES for m in s.files if m.kind == "photo"])
@@ -188,7 +195,7 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
             h, w = photo.shape[:2]
             found = finder.process(photo).multi_face_landmarks or []
             faces = [np.array([(p.x * w, p.y * h) for p in f.landmark]) for f in found]
-            faces = [f for f in faces if np.linalg.norm(f[33] - f[263]) >= MEDIA_MIN_EYE_PX]
+            faces = [f for f in faces if np.linalg.norm(f[F.RIGHT_EYE_OUTER] - f[F.LEFT_EYE_OUTER]) >= MEDIA_MIN_EYE_PX]
             faces.sort(key=lambda f: (f[:, 0].min(), f[:, 1].min()))  # a stable order: left to right
             subject = groups[media.people[0]]
             for k, face in enumerate(faces):
@@ -203,7 +210,8 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
                             and np.array_equal(canvas[..., 0], canvas[..., 2]))
                 key = MEDIA_KEY_OFFSET + len(sources)
                 sources.append(PhotoSource(subject, f"{path.parent.name}/{path.name}#{k}", canvas, labels,
-                                           ok.astype(np.float32), grey, key, name=f"media{key - MEDIA_KEY_OFFSET:03d}"))
+                                           ok.astype(np.float32), grey, key, name=f"media{key - MEDIA_KEY_OFFSET:03d}",
+                                           domain="sharp"))
     return sources
 
 
