@@ -127,7 +127,7 @@ def test_a_domain_reference_regression_fails_the_gate(shards, tmp_path, monkeypa
 
     monkeypatch.setattr(report_module, "condition_splits", with_fake_domains)
     metrics = evaluate(options(shards, tmp_path, degraded_model_pt(tmp_path / "bad.pt", 0.5),
-                               allow_regression=True, tolerance_pct=2.0))
+                               allow_regression=True, tolerance_pct=2.0, domain_gate_min_identities=1))
     assert set(metrics["gate"]["domains"]) == {"a", "b"}
     assert not metrics["gate"]["passed"]
     assert all(not d["passed"] and d["message"].startswith(f"{name}/reference split")

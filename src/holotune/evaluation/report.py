@@ -60,6 +60,9 @@ class EvaluateOptions:
         false_presence_tolerance: how many points the false-presence rate on non-face patches
             (face_mesh: the non-face half of ``lfw_subset()``) may rise; a presence head that calls
             everything a face would keep MediaPipe's tracker from ever re-detecting.
+        domain_gate_min_identities: a domain's own reference split (``<domain>/reference``) is gated
+            too when it holds at least this many test identities (fewer: reported, not gated, as
+            one or two people are noise, not evidence).
         allow_regression: report a failed gate but do not raise.
         bootstrap: bootstrap resamples of identities for the 95 % intervals.
         roi_jitter: the tracking-ROI error every evaluation crop carries (:class:`RoiJitter`; its
@@ -80,6 +83,7 @@ class EvaluateOptions:
     reference_conditions: tuple[str, ...]
     tolerance_pct: float
     false_presence_tolerance: float
+    domain_gate_min_identities: int
     allow_regression: bool
     bootstrap: int
     roi_jitter: RoiJitter
@@ -137,9 +141,10 @@ def evaluate(options: EvaluateOptions) -> dict:
     for split_name in sorted(n for n in splits if n.endswith("/reference")):
         domain_gate = check_gate(splits[split_name], PRIMARY_METRIC, options.tolerance_pct, options.allow_regression,
                                  name=split_name)
+        gated = splits[split_name]["identities"] >= options.domain_gate_min_identities
         gate.setdefault("domains", {})[split_name.split("/")[0]] = {
-            k: domain_gate[k] for k in ("change_pct", "passed", "message")}
-        if not domain_gate["passed"]:
+            "gated": gated, **{k: domain_gate[k] for k in ("change_pct", "passed", "message")}}
+        if gated and not domain_gate["passed"]:
             gate["passed"] = False
             gate["message"] += f"; {domain_gate['message']}"
     false_presence = None

@@ -56,9 +56,10 @@ class PhotoSource:
         key: a stable integer for seeding.
         name: names the source's samples (``<name>_<condition>_<variant>``); unique per source,
             where several sources share a ``subject`` (a person's photos); empty: ``subject``.
-        domain: which kind of face it is, reported apart by the evaluate stage: ``photo`` (the
-            three sample photos), ``lfw`` (25-px LFW faces, upscaled) or ``sharp`` (media faces,
-            outer eye corners >= :data:`MEDIA_MIN_EYE_PX` apart).
+        domain: which kind of face it is, reported apart by the evaluate stage: ``sharp`` (outer
+            eye corners >= :data:`MEDIA_MIN_EYE_PX` apart: every media face, and sample photos
+            whose face is that large), ``photo`` (a sample photo with a smaller face) or ``lfw``
+            (25-px LFW faces, upscaled).
     """
 
     subject: str
@@ -74,6 +75,9 @@ class PhotoSource:
 
 def photo_sources(image_size: int) -> list[PhotoSource]:
     """The three photographs, resized to ``image_size`` on the long side, labelled by Holistic.
+
+    Their ``domain`` is ``sharp`` where the face's outer eye corners are >= :data:`MEDIA_MIN_EYE_PX`
+    apart at that size, else ``photo``.
 
     A photo on which the teacher finds no face is skipped (it cannot carry a mask), with a warning.
     """
@@ -94,7 +98,10 @@ def photo_sources(image_size: int) -> list[PhotoSource]:
                 continue
             labels[~found] = 0.0
             grey = bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
-            sources.append(PhotoSource(name, PHOTO_ORIGINS[name], image, labels, found.astype(np.float32), grey, key))
+            eyes = labels[[FACE_SLICE.start + F.RIGHT_EYE_OUTER, FACE_SLICE.start + F.LEFT_EYE_OUTER], :2] * size
+            domain = "sharp" if np.linalg.norm(eyes[0] - eyes[1]) >= MEDIA_MIN_EYE_PX else "photo"
+            sources.append(PhotoSource(name, PHOTO_ORIGINS[name], image, labels, found.astype(np.float32), grey, key,
+                                       domain=domain))
     return sources
 
 
