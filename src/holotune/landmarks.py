@@ -254,6 +254,16 @@ class FaceLandmark(enum.IntEnum):
     CHIN_UPPER = 200
     CHIN_CENTRE = 199
     CHIN_LOWER = 175  # just above CHIN, on the front of the chin
+    RIGHT_NOSE_SIDE = 198  # the nose's side wall at mid-height, above the nostril wing (subject's right)
+    LEFT_NOSE_SIDE = 420  # its mirror on the subject's left
+    RIGHT_CHEEKBONE = 50  # the cheekbone's front, below the outer half of the eye
+    LEFT_CHEEKBONE = 280
+    RIGHT_CHEEK_CENTRE = 205  # the middle of the cheek, level with the nostrils, halfway to the face oval
+    LEFT_CHEEK_CENTRE = 425
+    RIGHT_TEMPLE = 162  # the face oval at the outer end of the eyebrow
+    LEFT_TEMPLE = 389
+    RIGHT_JAW = 172  # the face oval at the angle of the jaw
+    LEFT_JAW = 397
 
 
 FACE_IOD_POINTS = (FaceLandmark.RIGHT_EYE_OUTER, FaceLandmark.LEFT_EYE_OUTER)

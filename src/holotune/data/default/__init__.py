@@ -15,14 +15,21 @@ jitter (so that stock error on ``clean`` is not 0 by construction):
 condition      what is drawn
 =============  ===========================================================================
 ``clean``      geometric jitter only
-``mask``       jitter + a textured face mask (30 % of them also wear sunglasses)
-``low_light``  jitter + low-light capture (gain, gamma, colour cast, noise, blur, low res)
-``both``       jitter + mask (+ sometimes sunglasses) + low light
+``mask``       jitter + a face covering (+ sometimes glasses, hair, a hand over the face)
+``low_light``  jitter + low-light capture (gain, gamma, colour cast, blur, low res, sensor
+               and colour noise, JPEG)
+``both``       jitter + the occluders of ``mask`` + low light
 =============  ===========================================================================
 
-Sunglasses are a secondary accessory of the occlusion conditions, not a condition of their own
-(that keeps the factorial 2x2): each row's ``accessory`` is ``none``, ``mask`` or
-``mask+sunglasses``.
+Every occluded variant wears a covering, its style drawn with the weights of
+:class:`VariantDistribution` (``covering_weights``): a pleated ``surgical`` mask with a nose wire, a
+``cloth`` mask with a centre seam, a ``printed`` one (dots, stripes, checks, flowers) or a knitted
+``scarf`` pulled up over the nose. Independently, with their own probabilities, it may also have
+glasses (sunglasses, or clear glasses whose lenses do not hide the eyes), a bundle of hair across
+one eye, and a hand over the cheek, mouth, chin or one eye. These are extras of the occlusion
+conditions, not conditions of their own (that keeps the factorial 2x2): each row's ``accessory`` is
+``none`` or ``mask:<style>`` followed by the extras drawn, e.g. ``mask:surgical+sunglasses+hand``
+(in the order ``sunglasses`` | ``clear_glasses``, ``hair``, ``hand``).
 
 Labels. Keypoints follow the 543 layout of :mod:`holotune.landmarks` (normalized image
 coordinates; z as MediaPipe gives it, in units of the image width). They are *pseudo-labels*: the
@@ -37,9 +44,10 @@ Honest limits of this data:
 * Labels are the stock model's own predictions, not human annotation: error against them measures
   agreement with stock behaviour on the clean image, and the labels inherit its mistakes (e.g. on
   the cameraman's three-quarter profile, or on the blurry LFW upscales).
-* Occluders and low light are synthetic (drawn polygons and a simple camera-noise model), not
-  photographs of masked people in the dark; points under the occluder keep the clean-image label
-  (what the model should infer), recorded per point in ``occluded``.
+* Occluders and low light are synthetic (procedurally drawn and shaded coverings, glasses, hair and
+  hands, and a simple camera model), not photographs of masked people in the dark; points under an
+  opaque occluder keep the clean-image label (what the model should infer), recorded per point in
+  ``occluded`` (clear lenses and sparse hair leave the points below them visible).
 * Only 3 real, sharp identities (all roughly frontal except the cameraman); the LFW faces are 25x25
   greyscale crops, upscaled with replicated (streaked) borders. LFW identities are not guaranteed
   distinct (a few people appear more than once in ``lfw_subset``), so an identity split over
@@ -51,14 +59,14 @@ Everything is deterministic: the same :class:`DefaultDataOptions` give a byte-id
 
 Modules, one idea each: :mod:`~.options` (what a build takes, and the bounds of every random draw),
 :mod:`~.variants` (one variant's random parameters), :mod:`~.sources` (which photos, their labels),
-:mod:`~.teacher` (the face-mesh teacher for LFW), :mod:`~.occluders` (mask and sunglasses),
-:mod:`~.camera` (low light), :mod:`~.render` (jitter geometry and one rendered variant),
+:mod:`~.teacher` (the face-mesh teacher for LFW), :mod:`~.occluders` (coverings, glasses, hair,
+hands), :mod:`~.camera` (low light), :mod:`~.render` (jitter geometry and one rendered variant),
 :mod:`~.build` (the dataset writer).
 """
 
 from holotune.data.default.build import build_default_data
 from holotune.data.default.camera import apply_low_light
-from holotune.data.default.occluders import MASK_MIDLINE, MOUTH_POINTS, draw_face_mask, draw_sunglasses
+from holotune.data.default.occluders import MASK_MIDLINE, MOUTH_POINTS, draw_occluders
 from holotune.data.default.options import DefaultDataOptions, VariantDistribution
 from holotune.data.default.render import Rendered, jitter_matrix, render_variant, warp_image, warp_keypoints
 from holotune.data.default.sources import (
@@ -73,10 +81,14 @@ from holotune.data.default.sources import (
 from holotune.data.default.teacher import face_mesh_teacher
 from holotune.data.default.variants import (
     CONDITIONS,
-    FaceMask,
+    FaceCovering,
+    Glasses,
+    Hair,
+    Hand,
     Jitter,
     LowLight,
-    Sunglasses,
+    Occluders,
+    Print,
     VariantParams,
     sample_params,
 )
@@ -88,18 +100,21 @@ __all__ = [
     "MASK_MIDLINE",
     "MOUTH_POINTS",
     "DefaultDataOptions",
-    "FaceMask",
+    "FaceCovering",
+    "Glasses",
+    "Hair",
+    "Hand",
     "Jitter",
     "LowLight",
+    "Occluders",
     "PhotoSource",
+    "Print",
     "Rendered",
-    "Sunglasses",
     "VariantDistribution",
     "VariantParams",
     "apply_low_light",
     "build_default_data",
-    "draw_face_mask",
-    "draw_sunglasses",
+    "draw_occluders",
     "face_mesh_teacher",
     "jitter_matrix",
     "lfw_canvas",

@@ -133,9 +133,14 @@ def _jpeg(image: np.ndarray, name: str) -> bytes:
 
 
 def _accessory(params: VariantParams) -> str:
-    if params.occluder is None:
+    """``none``, or ``mask:<covering style>`` and the extras drawn, e.g. ``mask:surgical+sunglasses+hand``
+    (in this order: ``sunglasses`` or ``clear_glasses``, ``hair``, ``hand``)."""
+    occ = params.occluder
+    if occ is None:
         return "none"
-    return "mask+sunglasses" if params.occluder.sunglasses is not None else "mask"
+    extras = [] if occ.glasses is None else ["sunglasses" if occ.glasses.kind == "sunglasses" else "clear_glasses"]
+    extras += [name for name, part in (("hair", occ.hair), ("hand", occ.hand)) if part is not None]
+    return "+".join([f"mask:{occ.covering.style}", *extras])
 
 
 def _round(values: np.ndarray) -> list:

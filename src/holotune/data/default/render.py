@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from holotune.data.default.camera import apply_low_light
-from holotune.data.default.occluders import draw_face_mask
+from holotune.data.default.occluders import draw_occluders
 from holotune.data.default.variants import Jitter, VariantParams
 from holotune.landmarks import FACE_SLICE, NUM_KEYPOINTS
 
@@ -66,7 +66,7 @@ class Rendered:
         image: (H, W, 3) uint8 RGB.
         keypoints: (543, 3) float64, normalized x, y and z (unlabelled rows 0).
         mask: (543,) float32 0/1: labelled and inside the image.
-        occluded: (543,) float32 0/1: the point lies under the drawn occluder.
+        occluded: (543,) float32 0/1: the point lies under an opaque occluder (coverage > OCCLUDED_ALPHA).
     """
 
     image: np.ndarray
@@ -94,16 +94,19 @@ def render_variant(image: np.ndarray, keypoints: np.ndarray, mask: np.ndarray, p
     kp[~labelled] = 0.0
     new_mask = (labelled & in_image(kp)).astype(np.float32)
     occluded = np.zeros(NUM_KEYPOINTS, np.float32)
-    pixels = warped.astype(np.float32) / 255.0
+    if params.occluder is None and params.low_light is None:
+        return Rendered(warped, kp, new_mask, occluded)
+    pixels = warped
     if params.occluder is not None:
+        pixels = warped.astype(np.float32) * np.float32(1 / 255)
         if not labelled[FACE_SLICE].all():
             raise ValueError("an occluder needs the face labelled")
         face_px = kp[FACE_SLICE, :2] * np.array([w, h])
-        pixels, alpha = draw_face_mask(pixels, face_px, params.occluder, grey)
+        pixels, alpha = draw_occluders(pixels, face_px, params.occluder, grey)
         xy = np.clip(np.floor(kp[:, :2] * np.array([w, h])).astype(int), 0, [w - 1, h - 1])
         occluded = ((alpha[xy[:, 1], xy[:, 0]] > OCCLUDED_ALPHA) & (new_mask > 0)).astype(np.float32)
     if params.low_light is not None:
         out = apply_low_light(pixels, params.low_light, grey)
     else:
-        out = np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
+        out = (np.clip(pixels, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
     return Rendered(out, kp, new_mask, occluded)
