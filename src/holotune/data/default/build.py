@@ -19,7 +19,7 @@ from holotune.data.default.variants import CONDITIONS, VariantParams, sample_par
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 92
-"""High enough that compression artefacts do not compete with the synthetic low light."""
+"""The written files' quality: high enough to add little to the low-light capture's own JPEG (quality 30-80)."""
 DECIMALS = 6
 """Rounding of written keypoints: keeps labels.jsonl byte-stable against float noise."""
 AUGMENT_DECIMALS = 4
@@ -35,16 +35,17 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
         {"id": "<subject>_<condition>_<variant>", "image": "images/<id>.jpg",
          "keypoints": [[x, y, z] * 543],   # normalized to the image; z in units of its width; 0 if unlabelled
          "mask": [543 x 0/1],              # 1 = labelled and inside the image
-         "occluded": [543 x 0/1],          # 1 = under the drawn mask / sunglasses
+         "occluded": [543 x 0/1],          # 1 = under an opaque occluder (covering, sunglasses, hair, hand)
          "subject": "grace_hopper" | "astronaut" | "camera" | "lfw_017" ...,   # the identity group key
          "domain": "photo" | "lfw" | "sharp",   # PhotoSource.domain
          "condition": "clean" | "mask" | "low_light" | "both",
-         "accessory": "none" | "mask" | "mask+sunglasses",
+         "accessory": "none" | "mask:surgical" | "mask:scarf+clear_glasses+hand" ...,
          "source_image": "skimage.data.astronaut()" ..., "width": W, "height": H,
          "augment": {"jitter": {...}, "occluder": {...} | null, "low_light": {...} | null}}
 
     Each subject has every condition ``variants_per_condition`` times (LFW:
-    ``lfw_variants_per_condition``). Stale ``.jpg`` files in ``images/`` are removed. The teacher
+    ``lfw_variants_per_condition``; media faces: ``media_variants_per_condition``). ``out_dir/sources.json``
+    records the faces and person groups per domain and any optional media that were missing. Stale ``.jpg`` files in ``images/`` are removed. The teacher
     runs once per source image (the stock ONNX models are exported first if missing).
 
     Returns:
