@@ -4,16 +4,17 @@ Writes under ``EvaluateOptions.out_dir`` (``reports/``):
 
 * ``metrics.json`` (DVC metrics): per split (each condition, ``shifted``, ``reference``, ``all``,
   and the same within each domain as ``<domain>/<split>`` when the test rows span several, e.g.
-  ``sharp/shifted``, ``lfw/mask``) the baseline (stock), fine-tuned and delta figures with bootstrap 95 % intervals over test
-  identities, the presence rate, classification scores if the run trained a class head, and the
-  gate's verdict;
+  ``sharp/shifted``, ``lfw/mask``) the baseline (stock), fine-tuned and delta figures with
+  bootstrap 95 % intervals over test identities, the presence rate, classification scores if the
+  run trained a class head, and the gate's verdict;
 * ``plots/`` (DVC plots): training curves, metric per condition, per-landmark error, confusion rows;
 * ``overlays/``: before/after drawings of a few test crops (per condition, the crop with the median
   stock error, so the pictures are typical rather than picked for the fine-tuned model).
 
-The gate: if the fine-tuned model is worse than stock on the reference split (or on any domain's
-reference split) by more than ``tolerance_pct``, :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after*
-everything is written (so the evidence is on disk), unless ``allow_regression``.
+The gate: if the fine-tuned model is worse than stock on the reference split (or on the reference
+split of any domain with ``domain_gate_min_identities`` test people) by more than ``tolerance_pct``,
+:class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after* everything is written
+(so the evidence is on disk), unless ``allow_regression``.
 """
 
 from __future__ import annotations

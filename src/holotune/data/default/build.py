@@ -22,6 +22,8 @@ JPEG_QUALITY = 92
 """The written files' quality: high enough to add little to the low-light capture's own JPEG (quality 30-80)."""
 DECIMALS = 6
 """Rounding of written keypoints: keeps labels.jsonl byte-stable against float noise."""
+SOURCES_FILE = "sources.json"
+"""What a build was made of: people and faces per domain, and the optional media that were missing."""
 AUGMENT_DECIMALS = 4
 """Rounding of the recorded variant parameters (``augment``): for reading, not for re-rendering."""
 
@@ -44,9 +46,10 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
          "augment": {"jitter": {...}, "occluder": {...} | null, "low_light": {...} | null}}
 
     Each subject has every condition ``variants_per_condition`` times (LFW:
-    ``lfw_variants_per_condition``; media faces: ``media_variants_per_condition``). ``out_dir/sources.json``
-    records the faces and person groups per domain and any optional media that were missing. Stale ``.jpg`` files in ``images/`` are removed. The teacher
-    runs once per source image (the stock ONNX models are exported first if missing).
+    ``lfw_variants_per_condition``; media faces: ``media_variants_per_condition``).
+    ``out_dir/sources.json`` (:data:`SOURCES_FILE`) records the faces and person groups per domain
+    and any optional media that were missing. Stale ``.jpg`` files in ``images/`` are removed. The
+    teacher runs once per source image (the stock ONNX models are exported first if missing).
 
     Returns:
         The path of ``labels.jsonl``.
@@ -63,10 +66,6 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
     labels = write_variants(out_dir, sources, options)
     _write_sources(Path(out_dir) / SOURCES_FILE, [s for s, _ in sources], options.media_faces, absent)
     return labels
-
-
-SOURCES_FILE = "sources.json"
-"""What a build was made of: people and faces per domain, and the optional media that were missing."""
 
 
 def _write_sources(path: Path, sources: list[PhotoSource], media_faces: bool, absent: list[str]) -> None:
@@ -107,7 +106,8 @@ def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, 
                 rows.append(json.dumps({
                     "id": sample_id, "image": f"images/{name}", "keypoints": _round(r.keypoints),
                     "mask": r.mask.astype(float).tolist(), "occluded": r.occluded.astype(float).tolist(),
-                    "subject": source.subject, "domain": source.domain, "condition": condition, "accessory": _accessory(params),
+                    "subject": source.subject, "domain": source.domain, "condition": condition,
+                    "accessory": _accessory(params),
                     "source_image": source.source_image, "width": w, "height": h, "augment": _jsonable(params),
                 }, allow_nan=False, separators=(",", ":")))
     for stale in images_dir.glob("*.jpg"):

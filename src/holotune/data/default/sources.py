@@ -163,7 +163,8 @@ def lfw_sources(count: int, chunk: int = LFW_TEACHER_CHUNK) -> list[PhotoSource]
 
 
 MEDIA_MIN_EYE_PX = 60.0
-"""A media face is used when its outer eye corners (``RIGHT_EYE_OUTER``, ``LEFT_EYE_OUTER``) are at least this far apart."""
+"""A media face is used when its outer eye corners (``RIGHT_EYE_OUTER``, ``LEFT_EYE_OUTER``) are at least
+this far apart; the same bound makes a face ``sharp``."""
 MEDIA_CROP_SCALE = 3.0
 """A media face's canvas: a square this many times the face mesh's box, around it (head and shoulders)."""
 MEDIA_KEY_OFFSET = 5000
@@ -202,7 +203,8 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
             h, w = photo.shape[:2]
             found = finder.process(photo).multi_face_landmarks or []
             faces = [np.array([(p.x * w, p.y * h) for p in f.landmark]) for f in found]
-            faces = [f for f in faces if np.linalg.norm(f[F.RIGHT_EYE_OUTER] - f[F.LEFT_EYE_OUTER]) >= MEDIA_MIN_EYE_PX]
+            faces = [f for f in faces
+                     if np.linalg.norm(f[F.RIGHT_EYE_OUTER] - f[F.LEFT_EYE_OUTER]) >= MEDIA_MIN_EYE_PX]
             faces.sort(key=lambda f: (f[:, 0].min(), f[:, 1].min()))  # a stable order: left to right
             subject = groups[media.people[0]]
             for k, face in enumerate(faces):
