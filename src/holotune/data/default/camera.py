@@ -26,7 +26,8 @@ NOISE_LEVELS = 256
 (a table lookup: ~10x faster than ``Generator.standard_normal``; its tails end at 2.7 sigma, where
 8-bit sensor noise is clipped anyway)."""
 LUMA = np.array((0.299, 0.587, 0.114), np.float32)
-"""Rec. 601 weights: the colour noise has no luminance (it changes hue, not brightness)."""
+"""Rec. 601 luma weights: the grey a monochrome photo shows a colour as; the colour noise has none
+of it (it changes hue, not brightness)."""
 CHROMA_BASIS = ((0.0, -0.344, 1.772), (1.402, -0.714, 0.0))
 """The RGB change of a unit step of Cb and of Cr (Rec. 601): two colour directions of zero luma. The
 colour noise is a random mix of them (strongest in blue and red, as a sensor's is)."""
@@ -61,12 +62,12 @@ def apply_low_light(image: np.ndarray, params: LowLight, grey: bool) -> np.ndarr
     rng = np.random.default_rng(params.noise_seed)
     sigma = np.sqrt(params.shot_noise * x + np.float32(params.read_noise**2))  # x >= 0 here
     if grey:  # one noise for the three equal channels
-        x += _grey3(gaussian(rng, x.shape[:2]) * sigma[..., 0])
+        x += grey3(gaussian(rng, x.shape[:2]) * sigma[..., 0])
     else:
         x += gaussian(rng, x.shape) * sigma
         if params.chroma_noise > 0:
             luma_sigma = cv2.transform(sigma, LUMA[None]) * np.float32(params.chroma_noise)
-            x += chroma_noise(rng, x.shape[:2]) * _grey3(luma_sigma)
+            x += chroma_noise(rng, x.shape[:2]) * grey3(luma_sigma)
     np.clip(x, 0, 1, out=x)
     x = (x * 255 + 0.5).astype(np.uint8)
     x = jpeg(x, params.jpeg_quality, grey)
@@ -98,9 +99,10 @@ def chroma_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
                       interpolation=cv2.INTER_LINEAR)[:h, :w]
 
 
-def _grey3(values: np.ndarray) -> np.ndarray:
-    """(h, w, 3): ``values`` (h, w) in each channel (cv2.merge: numpy broadcasting over 3 channels is slow)."""
-    return cv2.merge([values, values, values])
+def grey3(values: np.ndarray) -> np.ndarray:
+    """(h, w, 3) float32: ``values`` (h, w) in each channel (cv2.merge: numpy broadcasting over 3 channels is slow)."""
+    v = np.asarray(values, np.float32)
+    return cv2.merge([v, v, v])
 
 
 def jpeg(image: np.ndarray, quality: int, grey: bool) -> np.ndarray:
@@ -110,7 +112,7 @@ def jpeg(image: np.ndarray, quality: int, grey: bool) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., 0]), params)
         if not ok:
             raise RuntimeError("JPEG encoding failed")
-        return _grey3(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise RuntimeError("JPEG encoding failed")

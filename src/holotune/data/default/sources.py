@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from holotune.landmarks import FACE_SLICE, NUM_KEYPOINTS
-from holotune.landmarks import FaceLandmark as F
+from holotune.landmarks import FACE_IOD_POINTS, FACE_SLICE, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +96,9 @@ def photo_sources(image_size: int) -> list[PhotoSource]:
                 log.warning("default data: the teacher finds no face on %s; skipped", name)
                 continue
             labels[~found] = 0.0
-            grey = bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
-            eyes = labels[[FACE_SLICE.start + F.RIGHT_EYE_OUTER, FACE_SLICE.start + F.LEFT_EYE_OUTER], :2] * size
-            domain = "sharp" if np.linalg.norm(eyes[0] - eyes[1]) >= MEDIA_MIN_EYE_PX else "photo"
-            sources.append(PhotoSource(name, PHOTO_ORIGINS[name], image, labels, found.astype(np.float32), grey, key,
-                                       domain=domain))
+            sharp = _eye_distance_px(labels[FACE_SLICE, :2] * size) >= MEDIA_MIN_EYE_PX
+            sources.append(PhotoSource(name, PHOTO_ORIGINS[name], image, labels, found.astype(np.float32),
+                                       _is_monochrome(image), key, domain="sharp" if sharp else "photo"))
     return sources
 
 
@@ -191,7 +188,7 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
     ensure_stock_models()
     for line in missing():
         log.warning("default data: optional media missing: %s", line)
-    groups = person_groups([m.people for s in SOURCES for m in s.files if m.kind == "photo"])
+    groups = media_person_groups()
     sources: list[PhotoSource] = []
     with Holistic(threads=1, parallel=False) as teacher, \
             mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=10) as finder:
@@ -203,8 +200,7 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
             h, w = photo.shape[:2]
             found = finder.process(photo).multi_face_landmarks or []
             faces = [np.array([(p.x * w, p.y * h) for p in f.landmark]) for f in found]
-            faces = [f for f in faces
-                     if np.linalg.norm(f[F.RIGHT_EYE_OUTER] - f[F.LEFT_EYE_OUTER]) >= MEDIA_MIN_EYE_PX]
+            faces = [f for f in faces if _eye_distance_px(f) >= MEDIA_MIN_EYE_PX]
             faces.sort(key=lambda f: (f[:, 0].min(), f[:, 1].min()))  # a stable order: left to right
             subject = groups[media.people[0]]
             for k, face in enumerate(faces):
@@ -215,11 +211,9 @@ def media_face_sources(image_size: int) -> list[PhotoSource]:
                     log.info("default data: %s face %d: the teacher finds no face on its canvas; skipped", path, k)
                     continue
                 labels[~ok] = 0.0
-                grey = bool(np.array_equal(canvas[..., 0], canvas[..., 1])
-                            and np.array_equal(canvas[..., 0], canvas[..., 2]))
                 key = MEDIA_KEY_OFFSET + len(sources)
                 sources.append(PhotoSource(subject, f"{path.parent.name}/{path.name}#{k}", canvas, labels,
-                                           ok.astype(np.float32), grey, key, name=f"media{key - MEDIA_KEY_OFFSET:03d}",
+                                           ok.astype(np.float32), _is_monochrome(canvas), key, name=f"media{key - MEDIA_KEY_OFFSET:03d}",
                                            domain="sharp"))
     return sources
 
@@ -234,6 +228,24 @@ def face_canvas(photo: np.ndarray, face_px: np.ndarray, size: int) -> tuple[np.n
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     canvas = cv2.warpAffine(photo, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
     return canvas, matrix
+
+
+def _is_monochrome(image: np.ndarray) -> bool:
+    """(H, W, 3) RGB whose three channels are equal (a greyscale photo stored as RGB)."""
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+
+
+def _eye_distance_px(face_px: np.ndarray) -> float:
+    """The outer-eye-corner distance (:data:`~holotune.landmarks.FACE_IOD_POINTS`) of (468, 2) face points in pixels."""
+    right, left = FACE_IOD_POINTS
+    return float(np.linalg.norm(face_px[right] - face_px[left]))
+
+
+def media_person_groups() -> dict[str, str]:
+    """Each person of the optional media's photos -> their group key (:func:`person_groups`)."""
+    from holotune.media import SOURCES
+
+    return person_groups([m.people for s in SOURCES for m in s.files if m.kind == "photo"])
 
 
 def person_groups(files_people: list[tuple[str, ...]]) -> dict[str, str]:

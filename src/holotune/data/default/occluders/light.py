@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from holotune.data.default.camera import LUMA, grey3
 from holotune.data.default.occluders.geometry import FACE_OVAL_LOOP, MIN_PX, Face
 from holotune.data.default.occluders.raster import Box
 
-LUMA = np.array((0.299, 0.587, 0.114), np.float32)  # Rec. 601 weights: the grey a monochrome photo shows a colour as
 SHADING_BLUR_DIVISOR = 6  # scene light = luminance blurred at face_w / 6 px: the light, not the skin texture
 MIN_SHADING_BLUR_PX = 1.0  # the blur's smallest sigma
 BLUR_WORK_SIGMA_PX = 3.0  # the blur runs on the image shrunk so that its sigma is ~3 px there (speed)
@@ -90,11 +90,6 @@ def paint(colour: np.ndarray | tuple[float, ...], brightness: np.ndarray) -> np.
     b = np.asarray(brightness, np.float32)
     return cv2.merge([b * np.float32(c) for c in colour])
 
-
-def grey3(values: np.ndarray) -> np.ndarray:
-    """(h, w, 3) float32: ``values`` (h, w) in each channel."""
-    v = np.asarray(values, np.float32)
-    return cv2.merge([v, v, v])
 
 
 def composite(image: np.ndarray, box: Box, layer: np.ndarray, alpha: np.ndarray) -> None:
