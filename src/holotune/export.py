@@ -202,8 +202,114 @@ def export_checked(model: nn.Module, path: str | Path, *, atol: float = 1e-2) ->
     got = run_onnx(path, nchw)
     parity = {o.name: compare_outputs(model.spec, o.name, g, e)
               for o, g, e in zip(model.spec.outputs, got, expected)}
+    _check_parity(path, parity, atol)
+    return {"path": str(path), "bytes": path.stat().st_size, "parity": parity}
+
+
+def set_metadata(path: str | Path, properties: dict[str, str]) -> None:
+    """Add (or replace) ONNX metadata properties of the file at ``path``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key not in properties]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in properties.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+class WithGestureHead(nn.Module):
+    """A hand landmark model plus its image gesture head: one input, the stock outputs, then ``gesture``
+    (N, C) logits; exported as one ONNX model (one trunk run serves both heads)."""
+
+    def __init__(self, model: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.model, self.classifier = model, classifier
+        self.spec = model.spec
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        features = self.model.forward_features(x)
+        return (*self.model.forward_head(features), self.classifier(features[self.classifier.feature]))
+
+
+def export_with_gesture_head(model: nn.Module, classifier: nn.Module, path: str | Path, *, atol: float = 1e-2) -> dict:
+    """Export a hand model with its image gesture head (output ``gesture``, class names in the metadata)
+    and prove ONNX == torch on real crops, for every output.
+
+    Returns ``{"path", "bytes", "parity": {output: max abs diff}}``; raises :class:`ExportParityError`.
+    """
+    import json
+
+    import numpy as np
+
+    from holotune.gesture import CLASS_NAMES_KEY, GESTURE_OUTPUT, INPUT_KIND_KEY
+    from holotune.models.verification import compare_outputs, run_onnx
+    from holotune.samples import sample_crops
+
+    wrapper = WithGestureHead(model, classifier.eval()).eval()
+    names = [*model.spec.output_names, GESTURE_OUTPUT]
+    path = export_onnx(wrapper, path, input_shape=model.input_shape, output_names=names)
+    set_metadata(path, {CLASS_NAMES_KEY: json.dumps(list(classifier.class_names)), INPUT_KIND_KEY: "image"})
+    inputs, _ = sample_crops(model.spec)
+    nchw = np.ascontiguousarray(inputs.transpose(0, 3, 1, 2))
+    with torch.no_grad():
+        expected = [t.numpy() for t in wrapper(torch.from_numpy(nchw))]
+    got = run_onnx(path, nchw)
+    parity = {o.name: compare_outputs(model.spec, o.name, g, e) for o, g, e in zip(model.spec.outputs, got, expected)}
+    parity[GESTURE_OUTPUT] = float(np.abs(got[-1] - expected[-1]).max())
+    _check_parity(path, parity, atol)
+    return {"path": str(path), "bytes": path.stat().st_size, "parity": parity}
+
+
+def export_gesture_head(head: nn.Module, path: str | Path, features, *, atol: float = 1e-4) -> dict:
+    """Export a landmark gesture head (:class:`~holotune.training.heads.LandmarkHead`) as ``gesture.onnx``:
+    input ``features`` (N, FEATURE_SIZE), output ``logits`` (N, C), the class names and feature version
+    in the metadata; prove ONNX == torch on ``features`` ((M, FEATURE_SIZE) float32, e.g. the test hands).
+
+    Returns ``{"path", "bytes", "parity": {"logits": max abs diff}}``; raises :class:`ExportParityError`.
+    """
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from holotune.gesture import (
+        CLASS_NAMES_KEY,
+        FEATURE_SIZE,
+        FEATURE_VERSION,
+        FEATURE_VERSION_KEY,
+        FEATURES_INPUT,
+        INPUT_KIND_KEY,
+        LOGITS_OUTPUT,
+    )
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = copy.deepcopy(head).eval()
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(head, (torch.zeros(2, FEATURE_SIZE),), dynamo=True, opset_version=18,
+                                    input_names=[FEATURES_INPUT], output_names=[LOGITS_OUTPUT],
+                                    dynamic_shapes={"features": {0: torch.export.Dim("batch", min=1, max=1024)}},
+                                    optimize=True, verbose=False)
+    for node in program.model.graph.all_nodes():
+        node.metadata_props.clear()
+    program.save(str(path))
+    set_metadata(path, {CLASS_NAMES_KEY: json.dumps(list(head.class_names)), INPUT_KIND_KEY: "landmarks",
+                        FEATURE_VERSION_KEY: FEATURE_VERSION})
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    with torch.no_grad():
+        expected = head(torch.from_numpy(features)).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run([LOGITS_OUTPUT], {FEATURES_INPUT: features})[0]
+    parity = {LOGITS_OUTPUT: float(np.abs(got - expected).max())}
+    _check_parity(path, parity, atol)
+    return {"path": str(path), "bytes": path.stat().st_size, "parity": parity}
+
+
+def _check_parity(path: Path, parity: dict[str, float], atol: float) -> None:
     bad = {k: v for k, v in parity.items() if not v <= atol}
     if bad:
         raise ExportParityError(f"{path}: ONNX Runtime differs from torch beyond {atol}: "
                                 + ", ".join(f"{k} {v:.3g}" for k, v in bad.items()))
-    return {"path": str(path), "bytes": path.stat().st_size, "parity": parity}

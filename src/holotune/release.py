@@ -66,6 +66,9 @@ class ExportOptions:
         merge_atol: merged vs unmerged tolerance, max abs difference per output (landmarks are crop
             pixels: merging reassociates float32 sums, which moves outputs by ~1e-4 px, seen up to 1.1e-4).
         latency_runs: timed runs per model for the latency comparison.
+        task_input: ``image``: the landmark model (with its image gesture head as a ``gesture`` output when
+            the run trained one, ``classifier.pt``); ``landmarks``: the landmark gesture head alone
+            (``gesture.onnx``, registered as ``holotune-gesture``; :func:`release_gesture_head`).
         register: register the export in the MLflow registry.
         tracking_uri: MLflow tracking/registry URI.
     """
@@ -81,6 +84,7 @@ class ExportOptions:
     atol: float
     merge_atol: float = 1e-3
     latency_runs: int
+    task_input: str
     register: bool
     tracking_uri: str | None
 
@@ -177,6 +181,8 @@ def release(options: ExportOptions) -> dict:
     from holotune.runtime.latency import onnx_latency
     from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
 
+    if options.task_input == "landmarks":
+        return release_gesture_head(options)
     try:
         name = get_module(options.module, "export.module").model
     except UnknownModuleError as error:
@@ -185,7 +191,14 @@ def release(options: ExportOptions) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     model, merge = merged_model(options.module, options.model_dir, options.merge_atol)
     onnx_path = out_dir / "model.onnx"
-    exported = export_checked(model, onnx_path, atol=options.atol)
+    classifier_path = Path(options.model_dir) / "classifier.pt"
+    if classifier_path.is_file():  # one model, several heads: the image gesture head is an extra output
+        from holotune.export import export_with_gesture_head
+        from holotune.training.heads import load_class_head
+
+        exported = export_with_gesture_head(model, load_class_head(classifier_path), onnx_path, atol=options.atol)
+    else:
+        exported = export_checked(model, onnx_path, atol=options.atol)
     try:
         check_signature(onnx.load(str(onnx_path)), model.spec, onnx_path)
     except ModelLoadError as error:
@@ -232,9 +245,105 @@ def release(options: ExportOptions) -> dict:
     return record
 
 
+def release_gesture_head(options: ExportOptions) -> dict:
+    """Export, check, measure, document and (optionally) register a landmark gesture head.
+
+    Writes ``gesture.onnx`` (ONNX == torch on the test split's hands), ``MODEL_CARD.md`` and
+    ``export.json`` under ``out_dir``; registers a new version of ``holotune-gesture`` (alias ``challenger``).
+    """
+    from holotune.data.hands import load_hands
+    from holotune.export import export_gesture_head
+    from holotune.gesture import FEATURE_SIZE, GestureModel
+    from holotune.runtime.latency import gesture_latency
+    from holotune.training.gesture import GESTURE_FILE
+    from holotune.training.heads import load_landmark_head
+
+    head_path = Path(options.model_dir) / GESTURE_FILE
+    if not head_path.is_file():
+        raise ReleaseError(f"{head_path}: no landmark gesture head (run the finetune stage with task.input=landmarks)")
+    head = load_landmark_head(head_path)
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    features = np.zeros((0, FEATURE_SIZE), np.float32)
+    if options.manifest and Path(options.manifest).is_file():
+        features = load_hands(options.manifest, "test", head.class_names).features
+    if not len(features):  # parity still needs inputs: spread like real features (unit scale)
+        features = np.random.default_rng(0).normal(size=(64, FEATURE_SIZE)).astype(np.float32)
+    onnx_path = out_dir / "gesture.onnx"
+    exported = export_gesture_head(head, onnx_path, features, atol=options.atol)
+    model = GestureModel(onnx_path)  # the runtime's own checks: what serving will load
+    metrics = json.loads(Path(options.metrics).read_text()) if options.metrics and Path(options.metrics).is_file() else None
+    record = {
+        "module": "gesture",
+        "model": "landmark gesture head",
+        "onnx": str(onnx_path),
+        "class_names": model.class_names,
+        "parity": {"onnx_vs_torch": exported["parity"], "atol": options.atol, "samples": len(features)},
+        "size_bytes": {"finetuned": onnx_path.stat().st_size},
+        "latency_ms": {**gesture_latency(model, features, runs=max(options.latency_runs, 200)), "threads": 1},
+        "data_hash": file_hash(options.manifest),
+        "git_commit": git_commit(),
+        "key_metrics": key_metrics(metrics),
+        "gate": metrics.get("gate") if metrics else None,
+        "params": options.params or {},
+        "registered": None,
+    }
+    if options.register:
+        from holotune.registry import CHALLENGER, register_gesture, registered_name
+
+        tags = {"git_commit": record["git_commit"], "data_hash": record["data_hash"],
+                "params": json.dumps(options.params or {}, sort_keys=True)[:MLFLOW_TAG_CHARS],
+                **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()}}
+        version = register_gesture(onnx_path, tags=tags, tracking_uri=options.tracking_uri)
+        name = registered_name("gesture")
+        record["registered"] = {"name": name, "version": version, "alias": CHALLENGER, "uri": f"models:/{name}/{version}"}
+    card = write_gesture_card(out_dir / "MODEL_CARD.md", record, metrics)
+    if record["registered"]:
+        from holotune.registry import attach_artifact
+
+        attach_artifact(record["registered"]["name"], record["registered"]["version"], card, options.tracking_uri)
+    (out_dir / "export.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def write_gesture_card(path: Path, record: dict, metrics: dict | None) -> Path:
+    """``MODEL_CARD.md`` of a landmark gesture head: classes, data, scores per condition, parity, size, latency."""
+    c = (metrics or {}).get("classification")
+    lines = [f"# holotune landmark gesture head ({len(record['class_names'])} classes)", "",
+             f"- ONNX: `{Path(record['onnx']).name}`: input `features` (N, 127) = `holotune.gesture.hand_features` of "
+             "Holistic's 21 hand landmarks, output `logits` (N, C); class names in the ONNX metadata. Serve it with "
+             "`Holistic(gesture=...)` or `holotune infer --gesture`; below a score of 0.5 a hand is `none`.",
+             f"- Classes (index order): {', '.join(record['class_names'])}.",
+             f"- Registered: {record['registered']['uri'] if record['registered'] else 'no'}.", ""]
+    if c:
+        share = metrics.get("synthetic", 0.0)
+        lines += [f"## Test split ({c['finetuned']['n']} hands; {100 * share:.0f} % synthetic)", "",
+                  f"Accuracy {100 * c['finetuned']['accuracy']:.1f} %, macro-F1 {100 * c['finetuned']['macro_f1']:.1f} %.", "",
+                  "| condition | hands | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {k} | {v['n']} | {100 * v['accuracy']:.1f} % | {100 * v['macro_f1']:.1f} % |"
+                  for k, v in c["conditions"].items()]
+        lines.append("")
+    latency = record["latency_ms"]
+    lines += ["## Parity, size, latency", "",
+              f"- ONNX Runtime vs torch: max |Δ logits| {record['parity']['onnx_vs_torch']['logits']:.2g} on "
+              f"{record['parity']['samples']} hands.",
+              f"- Size: {record['size_bytes']['finetuned']:,} B.",
+              f"- Latency (1 thread): {latency['per_hand_ms']:.4f} ms per hand (features + head, median).", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
 def summary(record: dict) -> list[str]:
     """The export stage's report lines for a :func:`release` record."""
     size, latency = record["size_bytes"], record["latency_ms"]
+    if record["module"] == "gesture":
+        lines = [f"{record['onnx']}: ONNX vs torch max {record['parity']['onnx_vs_torch']['logits']:.2g}; size "
+                 f"{size['finetuned']:,} B; {latency['per_hand_ms']:.4f} ms per hand; classes {record['class_names']}"]
+        if record["registered"]:
+            r = record["registered"]
+            lines.append(f"registered {r['name']} version {r['version']} as @{r['alias']}; promote with "
+                         f"`holotune models promote {r['name']} {r['version']}`")
+        return lines
     lines = [f"{record['onnx']}: ONNX vs torch max {max(record['parity']['onnx_vs_torch'].values()):.2g}; "
              f"size {size['finetuned']:,} B (stock {size['stock']:,}); latency {latency['finetuned']:.2f} ms "
              f"(stock {latency['stock']:.2f})"]

@@ -53,8 +53,8 @@ class Source:
     """One input.
 
     Attributes:
-        kind: ``labelled`` | ``unlabelled`` | ``class_folders`` | ``tfrecord`` | ``default``.
-        path: file or folder (for ``default``: where to build the embedded data).
+        kind: ``labelled`` | ``unlabelled`` | ``class_folders`` | ``tfrecord`` | ``default`` | ``gestures``.
+        path: file or folder (for ``default`` and ``gestures``: where to build the embedded data).
     """
 
     kind: str
@@ -79,6 +79,8 @@ class IngestOptions:
             ``mediapipe`` (``mediapipe.solutions.holistic``, a fresh instance per image).
         coordinate_tolerance: how far labelled x, y may lie outside [0, 1] (:class:`LabelRules`).
         default_data: the ``default`` source's options (:class:`holotune.data.default.DefaultDataOptions` fields).
+        gesture_data: the ``gestures`` source's options (:class:`holotune.data.gestures.GesturePoseOptions`
+            fields): synthetic gesture hand poses, landmarks only (no images), for the landmark gesture head.
     """
 
     sources: tuple[Source, ...]
@@ -93,6 +95,7 @@ class IngestOptions:
     teacher: str
     coordinate_tolerance: float
     default_data: dict
+    gesture_data: dict
 
     @property
     def rules(self) -> LabelRules:
@@ -133,6 +136,8 @@ class _Candidate:
     label_name: str | None = None
     group: str | None = None
     needs_teacher: bool = False
+    needs_hand: bool = False
+    landmarks_only: bool = False
     meta: dict = field(default_factory=dict)
     error: str | None = None
 
@@ -176,6 +181,7 @@ def ingest(options: IngestOptions) -> IngestReport:
                 stats["kept"] += 1
     finally:
         teacher.close()
+    _check_class_folders(sources, samples, report)
     for sample in samples:
         sample.split = assign_split(sample, options)
         report.splits[sample.split] += 1
@@ -184,6 +190,21 @@ def ingest(options: IngestOptions) -> IngestReport:
     write_manifest(samples, out_dir / "manifest.jsonl")
     (out_dir / "ingest_report.json").write_text(json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def _check_class_folders(sources: list[Source], samples: list[Sample], report: IngestReport) -> None:
+    """Every class folder must keep at least one image with a hand, or its class cannot be learnt."""
+    for source in sources:
+        if source.kind != "class_folders":
+            continue
+        tag = f"{source.kind}:{source.path}"
+        kept = {s.label_name for s in samples if s.source == tag}
+        for folder in sorted(p for p in Path(source.path).iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if folder.name not in kept:
+                dropped = [q for q in report.quarantined if folder in Path(q["file"]).parents]
+                reasons = sorted({q["reason"] for q in dropped})
+                raise IngestError(f"{folder}: no image of class {folder.name!r} has a hand the teacher can find "
+                                  f"({len(dropped)} quarantined: {'; '.join(reasons) or 'none'})")
 
 
 def validate(path: str | os.PathLike, rules: LabelRules, class_names: tuple[str, ...] | None = None) -> dict:
@@ -207,7 +228,8 @@ def validate(path: str | os.PathLike, rules: LabelRules, class_names: tuple[str,
 
     options = IngestOptions(sources=(Source(kind, str(path)),), out_dir="", strict=False, validation_split=0.0,
                             test_split=0.0, split_by="hash", seed=0, class_names=class_names, video_fps=1.0,
-                            teacher="holotune", coordinate_tolerance=rules.coordinate_tolerance, default_data={})
+                            teacher="holotune", coordinate_tolerance=rules.coordinate_tolerance, default_data={},
+                            gesture_data={})
     with tempfile.TemporaryDirectory() as scratch:
         for cand in _candidates(options.sources[0], options, Path(scratch)):
             report["records"] += 1
@@ -260,11 +282,11 @@ def _check_options(sources: list[Source], options: IngestOptions) -> None:
         raise IngestError(f"ingest.split_by must be 'hash' or 'group', got {options.split_by!r}")
     if options.teacher not in ("holotune", "mediapipe"):
         raise IngestError(f"ingest.teacher must be 'holotune' or 'mediapipe', got {options.teacher!r}")
-    kinds = {"labelled", "unlabelled", "class_folders", "tfrecord", "default"}
+    kinds = {"labelled", "unlabelled", "class_folders", "tfrecord", "default", "gestures"}
     for source in sources:
         if source.kind not in kinds:
             raise IngestError(f"source {source.path!r}: unknown kind {source.kind!r}; one of {sorted(kinds)}")
-        if source.kind != "default" and not Path(source.path).exists():
+        if source.kind not in ("default", "gestures") and not Path(source.path).exists():
             raise IngestError(f"source {source.kind}:{source.path}: no such file or folder")
 
 
@@ -273,6 +295,8 @@ def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "Teacher | Non
     """Check a candidate and build its manifest row; without a teacher, unlabelled images are only decoded."""
     if cand.error:
         raise SampleError(cand.error)
+    if cand.landmarks_only:
+        return _landmarks_sample(cand, options)
     from holotune.runtime.image import ImageError, load_image
 
     data = cand.image_bytes if cand.image_bytes is not None else cand.image_path.read_bytes()
@@ -285,6 +309,10 @@ def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "Teacher | Non
             keypoints, mask = None, None
         else:
             keypoints, mask = teacher.label(image)
+            hands = [mask[PARTS[f"{side}_hand"]].all() for side in ("left", "right")]
+            if cand.needs_hand and not any(hands):
+                raise SampleError(f"the teacher ({options.teacher} Holistic) finds no hand in this image "
+                                  f"(class {cand.label_name!r}): nothing for a gesture head to read")
     elif cand.keypoints is None:
         raise SampleError("keypoints: missing")
     else:
@@ -296,6 +324,20 @@ def _to_sample(cand: _Candidate, options: IngestOptions, teacher: "Teacher | Non
     return Sample(sample_id=sha[:16], source=cand.source, sha256=sha, image=str(cand.image_path),
                   keypoints=keypoints, mask=mask, label=label, label_name=label_name, group=cand.group,
                   meta=dict(cand.meta, width=int(image.shape[1]), height=int(image.shape[0])))
+
+
+def _landmarks_sample(cand: _Candidate, options: IngestOptions) -> Sample:
+    """A landmarks-only row (the ``gestures`` source): checked keypoints, no image; its id hashes the keypoints."""
+    keypoints = parse_keypoints(cand.keypoints, options.rules)
+    mask = parse_mask(cand.mask) if cand.mask is not None else np.ones(NUM_KEYPOINTS, np.float32)
+    check_coordinates(keypoints, mask, options.rules)
+    for key in ("width", "height"):
+        if not isinstance(cand.meta.get(key), int) or cand.meta[key] < 1:
+            raise SampleError(f"{key}: a landmarks-only row needs the image's {key} in pixels, got {cand.meta.get(key)!r}")
+    label, label_name = check_label(cand.label, cand.label_name, list(options.class_names) if options.class_names else None)
+    sha = hashlib.sha256(keypoints.tobytes() + mask.tobytes() + str(label_name).encode()).hexdigest()
+    return Sample(sample_id=sha[:16], source=cand.source, sha256=sha, image=None, keypoints=keypoints, mask=mask,
+                  label=label, label_name=label_name, group=cand.group, meta=dict(cand.meta))
 
 
 class Teacher:
@@ -355,6 +397,18 @@ def _candidates(source: Source, options: IngestOptions, images_dir: Path) -> Ite
         yield from _class_folders(path, tag, options)
     elif source.kind == "tfrecord":
         yield from _tfrecords(path, tag, images_dir)
+    elif source.kind == "gestures":
+        from holotune.config import build
+        from holotune.data.gestures import GesturePoseOptions, build_gesture_poses
+
+        labels = build_gesture_poses(path, build(GesturePoseOptions, options.gesture_data, "ingest.gesture_data"))
+        for number, row in _jsonl_rows(labels):
+            if isinstance(row, str):
+                yield _Candidate(tag, str(labels), number, error=row)
+                continue
+            meta = {k: v for k, v in row.items() if k not in {"keypoints", "mask", "label_name", "group"}}
+            yield _Candidate(tag, str(labels), number, keypoints=row.get("keypoints"), mask=row.get("mask"),
+                             label_name=row.get("label_name"), group=row.get("group"), meta=meta, landmarks_only=True)
     else:  # default
         from holotune.config import build
         from holotune.data.default import DefaultDataOptions, build_default_data
@@ -507,8 +561,8 @@ def _class_folders(root: Path, tag: str, options: IngestOptions) -> Iterator[_Ca
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 yield _Candidate(tag, str(file), error=f"unsupported file type {file.suffix or '(none)'!r}")
                 continue
-            yield _Candidate(tag, str(file), image_path=file, needs_teacher=True, label=names.index(name),
-                             label_name=name)
+            yield _Candidate(tag, str(file), image_path=file, needs_teacher=True, needs_hand=True,
+                             label=names.index(name), label_name=name)
 
 
 def _tfrecords(path: Path, tag: str, images_dir: Path) -> Iterator[_Candidate]:

@@ -26,7 +26,8 @@ class Sample:
             labelled twice).
         source: where it came from, ``<kind>:<path>[#index]``.
         sha256: content hash of the image file's bytes.
-        image: path of the image file (as given, or under the ingest images folder).
+        image: path of the image file (as given, or under the ingest images folder); ``None`` for a
+            landmarks-only row (the synthetic ``gestures`` source), which only the landmark gesture head reads.
         keypoints: (543, 3) float32, or ``None`` for an unlabelled (classification-only) sample.
         mask: (543,) float32 of 0/1.
         label: class index, or ``None``.
@@ -39,7 +40,7 @@ class Sample:
     sample_id: str
     source: str
     sha256: str
-    image: str
+    image: str | None
     keypoints: np.ndarray | None = None
     mask: np.ndarray | None = None
     label: int | None = None

@@ -74,7 +74,11 @@ def write_dataset_shards(options: ShardOptions) -> dict:
     for old in out_dir.glob("*.tfrecord*"):
         old.unlink()  # a re-run must not leave shards of an earlier, larger dataset behind
     by_split: dict[str, list[Sample]] = defaultdict(list)
-    for sample in read_manifest(options.manifest):
+    for number, sample in enumerate(read_manifest(options.manifest), 1):
+        if sample.image is None:
+            raise ValueError(f"{options.manifest} line {number}: sample {sample.sample_id} ({sample.source}) has no "
+                             "image: landmarks-only data (the gestures source) trains task.input=landmarks from the "
+                             "manifest and has no TFRecord shards")
         by_split[sample.split].append(sample)
     index = {}
     for split in SPLITS:

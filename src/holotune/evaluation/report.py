@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_scores, condition_splits
-from holotune.evaluation.metrics import classification_metrics
+from holotune.evaluation.gestures import confusion_rows as gesture_confusion_rows
+from holotune.evaluation.gestures import gesture_report
 from holotune.evaluation.plots import draw_comparison, read_training_curves, write_plots
 from holotune.evaluation.scoring import (
     RoiJitter,
@@ -54,6 +55,9 @@ class EvaluateOptions:
         shards_dir, manifest: the data; ``split`` (``test``) is scored.
         out_dir: ``reports``: ``metrics.json``, ``plots/``, ``overlays/`` go here.
         classifier: ``classifier.pt`` of a classification run (``None``/missing: none).
+        task_input: ``image`` (the landmark model and any image class head are scored on crops) or
+            ``landmarks`` (only the landmark gesture head ``gesture`` is scored, on the manifest's hands).
+        gesture: ``gesture.pt`` of a ``task.input=landmarks`` run.
         tensorboard_dir: the run's TensorBoard events, for the training curves.
         reference_conditions: manifest ``condition`` values that are the stock domain (the reference
             split, for the forgetting gate); if no sample has one, the whole split is the reference.
@@ -80,6 +84,8 @@ class EvaluateOptions:
     out_dir: str
     split: str
     classifier: str | None
+    task_input: str
+    gesture: str | None
     tensorboard_dir: str | None
     reference_conditions: tuple[str, ...]
     tolerance_pct: float
@@ -116,6 +122,11 @@ def evaluate(options: EvaluateOptions) -> dict:
     from holotune.models import create_model
     from holotune.models.spec import MODULE_MODELS
 
+    if options.task_input == "landmarks":
+        from holotune.evaluation.gestures import evaluate_landmark_head
+        from holotune.gesture import SCORE_THRESHOLD
+
+        return evaluate_landmark_head(options.gesture, options.manifest, options.split, options.out_dir, SCORE_THRESHOLD)
     _check(options)
     out_dir = Path(options.out_dir)
     jitter = replace(options.roi_jitter, seed=options.seed)
@@ -176,12 +187,10 @@ def evaluate(options: EvaluateOptions) -> dict:
     confusion_rows = None
     if classifier is not None and tuned.labels is not None:
         labelled = tuned.labels >= 0
-        cls = classification_metrics(tuned.labels[labelled], tuned.predicted_class[labelled], classifier.class_names)
-        metrics["classification"] = {"class_names": classifier.class_names, "baseline": None,
-                                     "finetuned": {k: cls[k] for k in ("n", "accuracy", "macro_f1")},
-                                     "per_class": cls["per_class"], "confusion_matrix": cls["confusion_matrix"]}
-        confusion_rows = [{"actual": classifier.class_names[t], "predicted": classifier.class_names[p]}
-                          for t, p in zip(tuned.labels[labelled], tuned.predicted_class[labelled])]
+        labels, predicted = tuned.labels[labelled], tuned.predicted_class[labelled]
+        metrics["classification"] = gesture_report(labels, predicted, [c for c, keep in zip(tuned.conditions, labelled)
+                                                                       if keep], classifier.class_names)
+        confusion_rows = gesture_confusion_rows(labels, predicted, classifier.class_names)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=True))
@@ -233,8 +242,17 @@ def write_overlays(out_dir: Path, dataset, stock: SampleScores, tuned: SampleSco
 
 
 def summary(metrics: dict) -> list[str]:
-    """The evaluate stage's report lines: reference and shifted NME before -> after, and the gate."""
+    """The evaluate stage's report lines: reference and shifted NME before -> after (or the gesture
+    scores), and the gate."""
     lines = []
+    if "classification" in metrics:
+        c = metrics["classification"]
+        lines.append(f"gestures ({len(c['class_names'])} classes, {c['finetuned']['n']} hands): accuracy "
+                     f"{100 * c['finetuned']['accuracy']:.1f}%, macro-F1 {100 * c['finetuned']['macro_f1']:.1f}%; "
+                     + ", ".join(f"{k} {100 * v['accuracy']:.1f}%" for k, v in c.get("conditions", {}).items()))
+    if "splits" not in metrics:
+        lines.append(f"gate passed: {metrics['gate']['message']}")
+        return lines
     for name in ("reference", "shifted"):
         if name in metrics["splits"]:
             s = metrics["splits"][name]

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from holotune.evaluation.metrics import PCK_THRESHOLDS, nme, normalized_point_errors, pck
+from holotune.gesture import decide_indices
 from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.outputs import decode_landmarks, presence_logit
 
@@ -33,7 +34,8 @@ class SampleScores:
         pck: threshold -> (N,) share of points (hands, pose only; empty for face_mesh).
         presence: (N,) presence probability of the part.
         point_errors: (N, K) normalized error per landmark, NaN where unlabelled.
-        predicted_class: (N,) class index from the classification head, or ``None``.
+        predicted_class: (N,) class index from the classification head, or ``None``; MediaPipe's rule
+            applies (:func:`holotune.gesture.decide_indices`: a top class scoring below 0.5 is ``none``).
         labels: (N,) true class index (-1 unlabelled), or ``None``.
         domains: (N,) the manifest's ``domain`` (e.g. ``sharp``, ``lfw``), ``None`` where it names none.
     """
@@ -97,7 +99,8 @@ def score_samples(model: nn.Module, dataset: CropDataset, info: dict[str, dict] 
         if classifier is not None:
             features = model.forward_features(batch["image"])
             outputs = model.forward_head(features)
-            rows["pred"].append(classifier(features[classifier.feature]).argmax(-1).numpy())
+            probabilities = torch.softmax(classifier(features[classifier.feature]), -1).numpy()
+            rows["pred"].append(decide_indices(probabilities))  # served as the runtime serves it: below 0.5 is none
         else:
             outputs = model(batch["image"])
         pred = decode_landmarks(module, outputs)

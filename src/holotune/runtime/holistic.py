@@ -24,6 +24,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from holotune.gesture import (
+    GESTURE_OUTPUT,
+    SCORE_THRESHOLD,
+    Gesture,
+    GestureError,
+    GestureModel,
+    decide,
+    metadata_class_names,
+    softmax,
+)
 from holotune.landmarks import NUM_FACE, NUM_HAND, NUM_KEYPOINTS, NUM_POSE, PoseLandmark
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS, MODULE_SPECS
 from holotune.runtime.detection import (
@@ -48,7 +58,7 @@ from holotune.runtime.geometry import (
     rotation_between,
     transform_rect,
 )
-from holotune.runtime.sessions import ModelSession, open_stock, resolve_model_source
+from holotune.runtime.sessions import ModelLoadError, ModelSession, open_stock, resolve_model_source
 from holotune.runtime.smoothing import OneEuroParams
 from holotune.runtime.tracking import pose_rect_from_keypoints
 
@@ -72,11 +82,25 @@ USED_OUTPUTS = {
     "pose_landmark_full": ["landmarks", "pose_flag", "heatmap", "world_landmarks"],
     "hand_landmark_full": ["landmarks", "hand_flag"],
 }
+# Outputs a fine-tuned model may add, computed when present: the hand model's image gesture head.
+OPTIONAL_OUTPUTS = {"hand_landmark_full": (GESTURE_OUTPUT,)}
 # Pose landmarks per hand side: (wrist, pinky, index), the subject's left and right.
 HAND_POSE_POINTS = {
     "left": (PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY, PoseLandmark.LEFT_INDEX),
     "right": (PoseLandmark.RIGHT_WRIST, PoseLandmark.RIGHT_PINKY, PoseLandmark.RIGHT_INDEX),
 }
+
+
+class HandOutput(NamedTuple):
+    """The hand model's decoded outputs on one hand.
+
+    Attributes:
+        points: (21, 3) landmarks in normalized image coordinates.
+        logits: (C,) the image gesture head's logits when the hand model has one, else ``None``.
+    """
+
+    points: np.ndarray
+    logits: np.ndarray | None = None
 
 
 class PoseOutput(NamedTuple):
@@ -103,6 +127,8 @@ class HolisticResult:
         face: (468, 3) x, y, z, or ``None``.
         left_hand: (21, 3), the subject's left hand, or ``None``.
         right_hand: (21, 3), the subject's right hand, or ``None``.
+        left_gesture, right_gesture: that hand's :class:`~holotune.gesture.Gesture` (label, score), or
+            ``None`` when the hand is missing or no gesture head is served.
     """
 
     pose: np.ndarray | None = None
@@ -110,6 +136,8 @@ class HolisticResult:
     face: np.ndarray | None = None
     left_hand: np.ndarray | None = None
     right_hand: np.ndarray | None = None
+    left_gesture: Gesture | None = None
+    right_gesture: Gesture | None = None
 
     def to_array(self) -> np.ndarray:
         """(543, 4) float32: pose, face, left hand, right hand.
@@ -127,8 +155,8 @@ class HolisticResult:
         return out
 
     def to_dict(self) -> dict:
-        """JSON-ready: each part as a list of rows, or ``None``."""
-        return {k: (None if v is None else np.round(v.astype(float), 6).tolist())
+        """JSON-ready: each part as a list of rows, each gesture as ``{"label", "score"}``; or ``None``."""
+        return {k: (None if v is None else v.to_dict() if isinstance(v, Gesture) else np.round(v.astype(float), 6).tolist())
                 for k, v in vars(self).items()}
 
 
@@ -148,7 +176,11 @@ class Holistic:
             :data:`holotune.runtime.smoothing.FACE_SMOOTHING` and ``HAND_SMOOTHING``).
         face_mesh, hands, pose: replace that landmark model with a fine-tuned one: a local ``.onnx``
             file (or a folder holding one) or an MLflow URI ``models:/<name>@<alias>``. It must
-            have the stock model's signature.
+            have the stock model's signature. A hand model exported with an image gesture head
+            (a ``gesture`` output) gives each hand a gesture.
+        gesture: a landmark gesture head (``gesture.onnx``, a folder, or ``models:/holotune-gesture@<alias>``);
+            it gives each hand a gesture, and takes precedence over a hand model's image head.
+        gesture_threshold: [0, 1], the score below which a gesture is reported as ``none`` (MediaPipe's 0.5).
         threads: intra-op threads of the two pose models, which run alone (default: up to 2, the
             cores MediaPipe's scheduler uses here). The face and hand models run on 1 thread each,
             concurrently, so at most ``max(threads, 2)`` threads compute at any time.
@@ -167,11 +199,13 @@ class Holistic:
         face_mesh: str | os.PathLike | None = None,
         hands: str | os.PathLike | None = None,
         pose: str | os.PathLike | None = None,
+        gesture: str | os.PathLike | None = None,
+        gesture_threshold: float = SCORE_THRESHOLD,
         threads: int | None = None,
         parallel: bool = True,
     ):
         for name, value in (("min_detection_confidence", min_detection_confidence),
-                            ("min_tracking_confidence", min_tracking_confidence)):
+                            ("min_tracking_confidence", min_tracking_confidence), ("gesture_threshold", gesture_threshold)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.min_detection_confidence = float(min_detection_confidence)
@@ -186,10 +220,20 @@ class Holistic:
             outputs = USED_OUTPUTS.get(name)
             if module and overrides.get(module) is not None:
                 path = resolve_model_source(overrides[module])
-                self._sessions[name] = ModelSession(MODEL_SPECS[name], path, n_threads, outputs)
+                self._sessions[name] = ModelSession(MODEL_SPECS[name], path, n_threads, outputs,
+                                                    OPTIONAL_OUTPUTS.get(name, ()))
                 self.sources[module] = os.fspath(overrides[module])
             else:
                 self._sessions[name] = open_stock(name, n_threads, outputs)
+        self.gesture_threshold = float(gesture_threshold)
+        self._image_classes = {name: image_head_classes(session) for name, session in self._sessions.items()}
+        self._gesture: GestureModel | None = None
+        if gesture is not None:
+            try:
+                self._gesture = GestureModel(resolve_model_source(gesture), self.gesture_threshold)
+            except GestureError as exc:
+                raise ModelLoadError(str(exc)) from None
+            self.sources["gesture"] = os.fspath(gesture)
         self._pose_anchors = ssd_anchors(POSE_DETECTOR)
         self._face_anchors = ssd_anchors(FACE_DETECTOR)
         # Face, left hand and right hand are independent: one task each.
@@ -209,7 +253,21 @@ class Holistic:
         missing = set(USED_OUTPUTS.get(name, session.spec.output_names)) - set(session.output_names)
         if missing:
             raise ValueError(f"the {name} session does not compute {sorted(missing)}, which Holistic reads")
+        classes = image_head_classes(session)
+        # One assignment each, classes first: a frame that reads the new session finds its class names.
+        self._image_classes = {**self._image_classes, name: classes}
         self._sessions[name] = session
+
+    def set_gesture(self, model: GestureModel | None) -> None:
+        """Serve ``model`` as the landmark gesture head (``None``: none); the swap is one assignment."""
+        self._gesture = model
+
+    @property
+    def gesture_classes(self) -> list[str] | None:
+        """The served gesture head's class names (landmark head first, else the hand model's image head)."""
+        if self._gesture is not None:
+            return list(self._gesture.class_names)
+        return self._image_classes.get("hand_landmark_full")
 
     def close(self) -> None:
         for pool in (self._pool, self._ahead):
@@ -235,7 +293,7 @@ class Holistic:
             return self._stream.process(image, timestamp_ms)
         image = check_image(image)
         size = (image.shape[1], image.shape[0])
-        sessions = self.models()
+        sessions, gesture = self.models(), self.gesture_head()
         roi = self.detect_pose(image, size, sessions)
         pose = None if roi is None else self.pose_landmarks(image, size, roi, sessions)
         if pose is None:
@@ -245,13 +303,17 @@ class Holistic:
             recrop = self.face_recrop_rect(image, size, pose.landmarks, sessions)
             return None if recrop is None else self.face_landmarks(image, size, recrop, sessions)
 
-        def hand(side: str) -> np.ndarray | None:
+        def hand(side: str) -> HandOutput | None:
             recrop = self.hand_recrop_rect(image, size, pose.landmarks, side, sessions)
-            return self.hand_landmarks(image, size, recrop, sessions)
+            return self.hand_output(image, size, recrop, sessions)
 
         face_points, hands = self.run_branches(face, hand, self.visible_sides(pose.landmarks))
+        points = {side: None if out is None else out.points for side, out in hands.items()}
+        gestures = self.gestures(points, {side: None if out is None else out.logits for side, out in hands.items()},
+                                 size, gesture)
         return HolisticResult(pose=pose.landmarks, pose_world=pose.world, face=face_points,
-                              left_hand=hands.get("left"), right_hand=hands.get("right"))
+                              left_hand=points.get("left"), right_hand=points.get("right"),
+                              left_gesture=gestures.get("left"), right_gesture=gestures.get("right"))
 
     def process_pipelined(self, frames):
         """Video mode: results for an iterable of ``(image, timestamp_ms)``, in order and equal to
@@ -283,6 +345,28 @@ class Holistic:
     def models(self) -> dict[str, ModelSession]:
         """The current model sessions, by model name: one consistent set for one frame."""
         return dict(self._sessions)
+
+    def gesture_head(self) -> tuple[GestureModel | None, dict[str, list[str] | None]]:
+        """The current gesture heads, for one frame: the landmark head and the image heads' class names."""
+        return self._gesture, self._image_classes
+
+    def gestures(self, hands: dict[str, np.ndarray | None], logits: dict[str, np.ndarray | None],
+                 size: tuple[int, int], head) -> dict[str, Gesture | None]:
+        """A gesture per side: from the landmark head if one is served, else from the hand model's image
+        head logits; ``None`` for a missing hand or when neither is served.
+
+        Args:
+            hands: side -> (21, 3) landmarks or ``None``.
+            logits: side -> the image head's (C,) logits or ``None``.
+            head: this frame's :meth:`gesture_head`.
+        """
+        model, image_classes = head
+        if model is not None:
+            return model.classify(hands, size)
+        classes = image_classes.get("hand_landmark_full")
+        return {side: None if points is None or logits.get(side) is None or classes is None
+                else decide(softmax(logits[side][None])[0], classes, self.gesture_threshold)
+                for side, points in hands.items()}
 
     def run_branches(self, face, hand, sides: list[str]) -> tuple[np.ndarray | None, dict[str, np.ndarray | None]]:
         """Run ``face()`` and ``hand(side)`` for each side, concurrently when ``parallel``."""
@@ -382,6 +466,11 @@ class Holistic:
 
     def hand_landmarks(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> np.ndarray | None:
         """(21, 3) hand landmarks in ``roi``, or ``None`` when the hand presence is not above 0.5."""
+        out = self.hand_output(image, size, roi, sessions)
+        return None if out is None else out.points
+
+    def hand_output(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> HandOutput | None:
+        """The hand in ``roi``: landmarks and image-head gesture logits; ``None`` when its presence is not above 0.5."""
         pixels, crop = self._crop(image, roi, size, "hand_landmark_full")
         out = self._run(sessions, "hand_landmark_full", [pixels])
         if not float(out["hand_flag"][0, 0]) > HAND_PRESENCE_THRESHOLD:
@@ -389,7 +478,27 @@ class Holistic:
         h, w = MODEL_SPECS["hand_landmark_full"].input_size
         raw = out["landmarks"][0].reshape(-1, 3).astype(np.float32)
         points = np.stack([raw[:, 0] / w, raw[:, 1] / h, raw[:, 2] / w / MODULE_SPECS["hands"].z_normalize], axis=1)
-        return project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32)
+        logits = out[GESTURE_OUTPUT][0] if GESTURE_OUTPUT in out else None
+        return HandOutput(project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32), logits)
+
+
+def image_head_classes(session: ModelSession) -> list[str] | None:
+    """The class names of a hand model's image gesture head (its ``gesture`` output), or ``None`` without one.
+
+    Raises:
+        ModelLoadError: a ``gesture`` output without class names, or with a width that does not match them.
+    """
+    if GESTURE_OUTPUT not in session.output_names:
+        return None
+    try:
+        names = metadata_class_names(session.metadata, str(session.path))
+    except GestureError as exc:
+        raise ModelLoadError(str(exc)) from None
+    width = session.output_shape(GESTURE_OUTPUT)[-1]
+    if width != len(names):
+        raise ModelLoadError(f"{session.path}: output {GESTURE_OUTPUT!r} has {width} classes, its metadata names "
+                             f"{len(names)}: {names}")
+    return names
 
 
 def hand_rect_from_pose(pose: np.ndarray, side: str, size: tuple[int, int]) -> Rect:

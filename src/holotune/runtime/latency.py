@@ -39,3 +39,32 @@ def onnx_latency(paths: dict[str, str | Path], spec: ModelSpec, runs: int = 40, 
                 times[key].append((time.perf_counter_ns() - start) / 1e6)
     return {k: {"median_ms": float(np.median(t)), "p10_ms": float(np.percentile(t, 10)),
                 "p90_ms": float(np.percentile(t, 90))} for k, t in times.items()}
+
+
+def gesture_latency(model, features: np.ndarray, runs: int = 200, warmup: int = 20) -> dict:
+    """Time a landmark gesture head as the runtime calls it for one hand: :func:`holotune.gesture.hand_features`,
+    the ONNX Runtime run and the threshold rule (:meth:`holotune.gesture.GestureModel.classify`).
+
+    Args:
+        model: a :class:`holotune.gesture.GestureModel`.
+        features: (M, FEATURE_SIZE) hand features; the first one's rotated points, mapped into a 640x480
+            image, are the timed hand (its shape matters little: the cost is the same for every hand).
+
+    Returns:
+        ``{"per_hand_ms", "per_hand_p90_ms", "two_hands_ms"}``: median (and p90) milliseconds per call.
+    """
+    points = features[0, :63].reshape(21, 3).astype(np.float64) * 0.2 + 0.5
+    one, two = {"right": points}, {"left": points, "right": points}
+
+    def median_ms(hands: dict) -> tuple[float, float]:
+        for _ in range(warmup):
+            model.classify(hands, (640, 480))
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model.classify(hands, (640, 480))
+            times.append(time.perf_counter() - start)
+        return 1000.0 * float(np.median(times)), 1000.0 * float(np.percentile(times, 90))
+
+    per_hand, p90 = median_ms(one)
+    return {"per_hand_ms": per_hand, "per_hand_p90_ms": p90, "two_hands_ms": median_ms(two)[0]}

@@ -104,9 +104,15 @@ class ModelSession:
         threads: intra-op threads (MediaPipe uses 1 per model).
         outputs: compute only these outputs (default: all). The graph is pruned to what they need:
             Holistic never reads pose segmentation, which is half of pose_landmark_full's work.
+        optional_outputs: outputs a fine-tuned file may add to the stock ones (the hand model's
+            ``gesture`` head): computed too when the file has them.
+
+    Attributes:
+        metadata: the file's ONNX metadata properties (a gesture head's class names live there).
     """
 
-    def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1, outputs: list[str] | None = None):
+    def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1, outputs: list[str] | None = None,
+                 optional_outputs: tuple[str, ...] = ()):
         self.spec = spec
         self.path = Path(path)
         try:
@@ -114,11 +120,14 @@ class ModelSession:
         except Exception as exc:
             raise ModelLoadError(f"{self.path}: not a readable ONNX model: {exc}") from exc
         check_signature(model, spec, self.path)
+        self.metadata = {p.key: p.value for p in model.metadata_props}
         self.output_names = list(outputs or spec.output_names)
         unknown = set(self.output_names) - set(spec.output_names)
         if unknown:
             raise ValueError(f"{spec.name} has no output(s) {sorted(unknown)}")
-        if self.output_names != spec.output_names:
+        graph_outputs = [o.name for o in model.graph.output]
+        self.output_names += [name for name in optional_outputs if name in graph_outputs and name not in self.output_names]
+        if self.output_names != graph_outputs:
             model = onnx.utils.Extractor(model).extract_model([INPUT_NAME], self.output_names)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -133,6 +142,10 @@ class ModelSession:
             self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelLoadError(f"{self.path}: ONNX Runtime cannot load it: {exc}") from exc
+
+    def output_shape(self, name: str) -> list[int | str]:
+        """Output ``name``'s shape as the file declares it (symbolic dimensions as strings)."""
+        return next(o.shape for o in self._session.get_outputs() if o.name == name)
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, H, W) float32 -> the session's outputs by name, each (N, *per-sample shape)."""

@@ -78,7 +78,7 @@ class _PartRule:
 
 
 FACE_RULE = _PartRule(face_tracking_rect, FACE_TRACKING, "face_landmarks", slice(None, None, 8))  # 59 of 468 points
-HAND_RULE = _PartRule(hand_tracking_rect, HAND_TRACKING, "hand_landmarks", slice(None))
+HAND_RULE = _PartRule(hand_tracking_rect, HAND_TRACKING, "hand_output", slice(None))
 
 
 @dataclass
@@ -169,7 +169,7 @@ class HolisticStream:
         image = check_image(image)
         with self._owned():
             t_us = self._stamp(timestamp_ms)
-            sessions = self.holistic.models()
+            sessions, gesture = self.holistic.models(), self.holistic.gesture_head()
             frames = self._grey_pair(image)
             # Tracked face and hands will most likely keep their previous-landmark ROI (RoiTracking), which
             # needs nothing from this frame's pose: their landmark models start now, beside the pose model.
@@ -178,7 +178,7 @@ class HolisticStream:
             if pose is None:
                 ahead.cancel()
                 return self._lose_pose()
-            return self._branch_stage(image, t_us, sessions, frames, pose, ahead)
+            return self._branch_stage(image, t_us, sessions, gesture, frames, pose, ahead)
 
     def process_pipelined(self, frames: Iterable[tuple[np.ndarray, float | None]]) -> Iterator[HolisticResult]:
         """Results for ``(image, timestamp_ms)`` pairs in order, the same as :meth:`process` gives, with
@@ -195,7 +195,7 @@ class HolisticStream:
                 for image, timestamp_ms in frames:
                     image = check_image(image)
                     t_us = self._stamp(timestamp_ms)
-                    sessions = self.holistic.models()
+                    sessions, gesture = self.holistic.models(), self.holistic.gesture_head()
                     grey = self._grey_pair(image)
                     pose = self._pose_stage(image, t_us, sessions)  # beside the previous frame's branches
                     if pending is not None:
@@ -204,7 +204,7 @@ class HolisticStream:
                     if pose is None:
                         yield self._lose_pose()
                         continue
-                    pending = driver.submit(self._branch_stage, image, t_us, sessions, grey, pose,
+                    pending = driver.submit(self._branch_stage, image, t_us, sessions, gesture, grey, pose,
                                             self._look_ahead(image, sessions))
                 if pending is not None:
                     yield pending.result()
@@ -277,14 +277,17 @@ class HolisticStream:
             world = filters.world.apply(filters.world_visibility.apply(world), t_us, size, normalized=False)
         return landmarks, world
 
-    def _branch_stage(self, image: np.ndarray, t_us: int, sessions, frames, pose: tuple[np.ndarray, np.ndarray],
-                      ahead: _LookAhead) -> HolisticResult:
-        """Face and hands from this frame's filtered pose, with RoiTracking; the frame's result."""
+    def _branch_stage(self, image: np.ndarray, t_us: int, sessions, gesture, frames,
+                      pose: tuple[np.ndarray, np.ndarray], ahead: _LookAhead) -> HolisticResult:
+        """Face and hands from this frame's filtered pose, with RoiTracking; the frame's result.
+
+        ``gesture``: this frame's :meth:`Holistic.gesture_head`; gestures are read from the output landmarks
+        (smoothed when hand smoothing is on) or the hand model's image head."""
         holistic, size = self.holistic, (image.shape[1], image.shape[0])
         landmarks, world = pose
         parts = self._parts
 
-        def landmarks_in(name: str, recrop: Rect) -> np.ndarray | None:
+        def landmarks_in(name: str, recrop: Rect):
             """The part's landmarks on the ROI RoiTracking picks: the look-ahead result if it ran on that ROI."""
             part, previous_rect = parts[name], ahead.rects.get(name)
             run = getattr(holistic, part.rule.model)
@@ -297,9 +300,11 @@ class HolisticStream:
             recrop = holistic.face_recrop_rect(image, size, landmarks, sessions)
             return self._face.update(None if recrop is None else landmarks_in("face", recrop), t_us, size, frames)
 
-        def hand(side: str) -> np.ndarray | None:
+        def hand(side: str) -> tuple[np.ndarray | None, np.ndarray | None]:
             recrop = holistic.hand_recrop_rect(image, size, landmarks, side, sessions)
-            return self._hands[side].update(landmarks_in(side, recrop), t_us, size, frames)
+            out = landmarks_in(side, recrop)
+            points = self._hands[side].update(None if out is None else out.points, t_us, size, frames)
+            return points, None if out is None else out.logits
 
         sides = holistic.visible_sides(landmarks)
         for side in SIDES:
@@ -307,8 +312,11 @@ class HolisticStream:
                 self._hands[side].drop()
                 ahead.cancel(side)
         face_points, hands = holistic.run_branches(face, hand, sides)
-        return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=hands.get("left"),
-                              right_hand=hands.get("right"))
+        points = {side: out[0] for side, out in hands.items()}
+        gestures = holistic.gestures(points, {side: out[1] for side, out in hands.items()}, size, gesture)
+        return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=points.get("left"),
+                              right_hand=points.get("right"), left_gesture=gestures.get("left"),
+                              right_gesture=gestures.get("right"))
 
     def _lose_pose(self) -> HolisticResult:
         """A frame without a pose: nothing is output, the next frame re-detects, and the image-landmark

@@ -118,6 +118,8 @@ def finetune_commands(request: dict, job_dir: Path, *, project_root: Path, pytho
         overrides += ["task=classification", f"task.class_names={literal(request['class_names'])}",
                       f"task.num_classes={len(request['class_names'])}",
                       f"ingest.class_names={literal(request['class_names'])}"]
+        if request.get("task_input"):
+            overrides.append(f"task.input={request['task_input']}")
     for knob, key in FINETUNE_KNOBS.items():
         if request.get(knob) is not None:
             overrides.append(f"{key}={literal(request[knob])}")

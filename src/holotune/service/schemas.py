@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from holotune.gesture import BACKGROUND
 from holotune.models.spec import MODULE_SPECS
 
 Module = Literal[tuple(MODULE_SPECS)]  # face_mesh, hands, pose
@@ -39,6 +40,8 @@ class FinetuneRequest(BaseModel):
     task_type: Literal["regression", "classification"] | None = None
     num_classes: int | None = Field(None, ge=2, le=1000)
     class_names: list[ClassName] | None = Field(None, min_length=2, max_length=1000)
+    task_input: Literal["image", "landmarks"] | None = Field(
+        None, description="classification: the gesture head reads the hand image (default) or its 21 landmarks")
     mixed_precision: bool | None = None
     cache_dataset: bool | None = None
     # Extras (not in the original API).
@@ -69,6 +72,11 @@ class FinetuneRequest(BaseModel):
                                           f"{len(self.class_names)} entries"))
         if self.class_names and len(set(self.class_names)) != len(self.class_names):
             errors.append(("class_names", f"class_names has duplicates: {self.class_names}"))
+        if self.class_names and self.class_names[0] != BACKGROUND:
+            errors.append(("class_names", f"the first class must be {BACKGROUND!r}, the background class (non-gesture "
+                                          f"hands; MediaPipe's gesture recognizer requires it too), got {self.class_names}"))
+        if self.task_input is not None and self.task_type != "classification":
+            errors.append(("task_input", "task_input is only for task_type='classification'"))
         return errors
 
 

@@ -29,6 +29,7 @@ from holotune.adapters import (
 )
 from holotune.config import ConfigError, build
 from holotune.data.augment import NO_AUGMENTATION, AugmentOptions
+from holotune.gesture import GestureError, check_class_names
 from holotune.models.spec import MODULE_MODELS, MODULE_SPECS, UnknownModuleError, get_module
 from holotune.training.data import CropDataset, LabelledImage, load_split
 from holotune.training.module import TrainHParams
@@ -51,8 +52,11 @@ class ModelOptions:
         freeze_backbone: keep every stock weight frozen (train adapters only).
         use_lora: add LoRA adapters (with ``freeze_backbone=false`` and no LoRA: full fine-tuning).
         task_type: ``regression`` (landmarks) or ``classification`` (hands: also a gesture class head).
+        task_input: what the gesture head reads (classification only): ``image``, a class head on the
+            hand model's trunk, trained with its LoRA adapters; or ``landmarks``, a small MLP on the
+            21 hand landmarks (:mod:`holotune.training.gesture`; the hand model stays stock).
         num_classes: classification only; must equal ``len(class_names)``.
-        class_names: classification only; class index order.
+        class_names: classification only; class index order, ``none`` (the background class) first.
     """
 
     module: str
@@ -60,6 +64,7 @@ class ModelOptions:
     freeze_backbone: bool
     use_lora: bool
     task_type: str
+    task_input: str
     num_classes: int | None
     class_names: tuple[str, ...] | None
 
@@ -144,8 +149,8 @@ class FinetuneOptions:
                            "lora_placement": "placement"}, pop=True),
                 **take(module, {"target_modules": "target_modules"})}
         model = build(ModelOptions, {**take(module, {"name": "module"}),
-                                     **take(task, {"type": "task_type", "num_classes": "num_classes",
-                                                   "class_names": "class_names"}),
+                                     **take(task, {"type": "task_type", "input": "task_input",
+                                                   "num_classes": "num_classes", "class_names": "class_names"}),
                                      **take(f, {"freeze_backbone": "freeze_backbone", "use_lora": "use_lora"}, pop=True),
                                      "lora": lora}, "finetune")
         hparams = build(TrainHParams, f, "finetune", allow_extra=True)
@@ -154,7 +159,7 @@ class FinetuneOptions:
         unknown = sorted(set(f) - taken)
         if unknown:
             raise ConfigError(f"finetune: unknown key(s) {unknown}")
-        unknown = sorted(set(module) - {"name", "target_modules"}) + sorted(set(task) - {"type", "num_classes",
+        unknown = sorted(set(module) - {"name", "target_modules"}) + sorted(set(task) - {"type", "input", "num_classes",
                                                                                          "class_names"})
         if unknown:
             raise ConfigError(f"module/task: unknown key(s) {unknown}")
@@ -169,6 +174,10 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(str(error)) from None
     if model.task_type not in ("regression", "classification"):
         raise FinetuneConfigError(f"task_type must be 'regression' or 'classification', got {model.task_type!r}")
+    if model.task_input not in ("image", "landmarks"):
+        raise FinetuneConfigError(f"task.input must be 'image' or 'landmarks', got {model.task_input!r}")
+    if model.task_input == "landmarks" and model.task_type != "classification":
+        raise FinetuneConfigError("task.input=landmarks trains a gesture head: it needs task.type=classification")
     if model.task_type == "classification":
         if spec.class_feature is None:
             takes = sorted(m.name for m in MODULE_SPECS.values() if m.class_feature)
@@ -179,8 +188,10 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         if model.num_classes is not None and model.num_classes != len(model.class_names):
             raise FinetuneConfigError(f"num_classes={model.num_classes} but class_names has {len(model.class_names)} "
                                       f"entries: {list(model.class_names)}")
-        if len(set(model.class_names)) != len(model.class_names):
-            raise FinetuneConfigError(f"class_names has duplicates: {list(model.class_names)}")
+        try:
+            check_class_names(model.class_names, "task.class_names")
+        except GestureError as exc:
+            raise FinetuneConfigError(str(exc)) from None
     if hparams.learning_rate <= 0:
         raise FinetuneConfigError(f"learning_rate must be > 0, got {hparams.learning_rate}")
     if hparams.epochs < 1:
@@ -191,6 +202,9 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(f"validation_split must be in (0, 1) or null, got {run.validation_split}")
     if hparams.gradient_clip < 0:
         raise FinetuneConfigError(f"gradient_clip must be >= 0, got {hparams.gradient_clip}")
+    if model.task_input == "landmarks":  # no hand model to adapt, no crops to read
+        _check_checkpoint_dir(run)
+        return
     if model.use_lora:
         from holotune.models import create_model
 
@@ -200,6 +214,12 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
             raise FinetuneConfigError(str(exc)) from None
     elif model.freeze_backbone:
         raise FinetuneConfigError("freeze_backbone=true with use_lora=false would train nothing")
+    _check_checkpoint_dir(run)
+    if not any(Path(run.shards_dir).glob("train-*.tfrecord*")):
+        raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no train-*.tfrecord shards (run the tfrecord stage)")
+
+
+def _check_checkpoint_dir(run: RunOptions) -> None:
     checkpoint_dir = Path(run.checkpoint_dir)
     try:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -207,8 +227,6 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(f"checkpoint_dir {checkpoint_dir}: cannot create it ({exc.strerror})") from None
     if not os.access(checkpoint_dir, os.W_OK):
         raise FinetuneConfigError(f"checkpoint_dir {checkpoint_dir}: not writable")
-    if not any(Path(run.shards_dir).glob("train-*.tfrecord*")):
-        raise FinetuneConfigError(f"shards_dir {run.shards_dir}: no train-*.tfrecord shards (run the tfrecord stage)")
 
 
 def build_model(options: ModelOptions):
@@ -234,6 +252,10 @@ def finetune(model_options: ModelOptions, hparams: TrainHParams, run: RunOptions
     from holotune.training.module import LandmarkLitModule
 
     check_config(model_options, hparams, run)
+    if model_options.task_input == "landmarks":
+        from holotune.training.gesture import finetune_landmark_head
+
+        return finetune_landmark_head(list(model_options.class_names), hparams, run)
     pl.seed_everything(hparams.seed, workers=True)
     module = model_options.module
     net = build_model(model_options)

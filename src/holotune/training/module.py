@@ -246,15 +246,77 @@ class LandmarkLitModule(pl.LightningModule):
             metric.reset()
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hp.learning_rate, weight_decay=self.hp.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = min(self.hp.warmup_steps, total // 2)
+        return warmup_cosine_adamw(self, self.hp)
 
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+def warmup_cosine_adamw(module: pl.LightningModule, hp: TrainHParams) -> dict:
+    """AdamW on ``module``'s trainable parameters, linear warm-up then cosine decay per step."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    total = max(1, int(module.trainer.estimated_stepping_batches))
+    warmup = min(hp.warmup_steps, total // 2)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0) -> Tensor:
+    """Mean focal loss (Lin et al. 2017) of (N, C) logits against (N,) class indices; Model Maker's
+    gesture loss (gamma 2): easy, already-right samples weigh less."""
+    log_p = F.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)
+    return (-(1.0 - log_p.exp()) ** gamma * log_p).mean()
+
+
+class GestureLitModule(pl.LightningModule):
+    """Thin wrapper for the landmark gesture head (:class:`~holotune.training.heads.LandmarkHead`):
+    focal loss, AdamW with warm-up and cosine decay, accuracy / macro-F1 / confusion per validation epoch.
+
+    Batches are ``(features (N, F), label (N,))``.
+    """
+
+    def __init__(self, head: nn.Module, hparams: TrainHParams):
+        super().__init__()
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+        self.head, self.hp = head, hparams
+        self.save_hyperparameters({**asdict(hparams), "class_names": list(head.class_names)})
+        n = head.num_classes
+        self.val_accuracy = MulticlassAccuracy(num_classes=n, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes=n, average="macro")
+        self.val_confusion = MulticlassConfusionMatrix(num_classes=n)
+        self.confusion_matrix: list[list[int]] | None = None
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.head(features)
+
+    def training_step(self, batch, batch_idx):
+        features, label = batch
+        logits = self.head(features)
+        loss = focal_loss(logits, label)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(label))
+        self.log("train/accuracy", (logits.argmax(-1) == label).float().mean(), on_epoch=True, batch_size=len(label))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        features, label = batch
+        logits = self.head(features)
+        self.log("val/loss", focal_loss(logits, label), on_epoch=True, batch_size=len(label))
+        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
+            metric.update(logits, label)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.val_confusion.update_called:
+            return
+        self.log("val/accuracy", self.val_accuracy.compute())
+        self.log("val/macro_f1", self.val_f1.compute())
+        self.confusion_matrix = self.val_confusion.compute().cpu().tolist()  # rows: true class, cols: predicted
+        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
+            metric.reset()
+
+    def configure_optimizers(self):
+        return warmup_cosine_adamw(self, self.hp)
