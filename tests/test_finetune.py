@@ -187,11 +187,11 @@ def _export_and_serve_image_head(model_dir, out_dir):
     import onnx
     from stage_options import export_options
 
+    from holotune.models.spec import MODEL_SPECS
     from holotune.release import release
     from holotune.runtime import Holistic
     from holotune.runtime.holistic import OPTIONAL_OUTPUTS, image_head_classes
     from holotune.runtime.sessions import ModelSession
-    from holotune.models.spec import MODEL_SPECS
 
     record = release(export_options(module="hands", model_dir=str(model_dir), out_dir=str(out_dir), register=False,
                                     latency_runs=3))

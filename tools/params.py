@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 
-
 # Root configs and the params file each one composes into, relative to the project root.
 PARAMS_FILES = {"config": "params.yaml", "gestures": "gestures/params.yaml"}
 
