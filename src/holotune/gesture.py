@@ -82,40 +82,45 @@ def hand_features(points: np.ndarray, side: str, size: tuple[int, int]) -> np.nd
 
     Returns:
         (:data:`FEATURE_SIZE`,) float32: the points with the wrist at the origin, divided by the larger
-        of the hand's width and height (MediaPipe's object normalization), first rotated so that the
-        wrist -> knuckles direction points up (63), then unrotated (63), then 1.0 for a right hand, 0.0
-        for a left one.
+        of the hand's width and height in its own frame (MediaPipe's object normalization), first rotated
+        so that the wrist -> knuckles direction points up (63), then unrotated (63), then 1.0 for a right
+        hand, 0.0 for a left one.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.shape != (NUM_HAND, 3):
         raise GestureError(f"hand landmarks must be ({NUM_HAND}, 3), got {points.shape}")
-    if not np.isfinite(points).all():
+    if not math.isfinite(points.sum()):
         raise GestureError("hand landmarks hold NaN or inf")
     if side not in SIDES:
         raise GestureError(f"side must be one of {SIDES}, got {side!r}")
+    # Written with few numpy calls, and ufunc reductions rather than the slower ndarray methods: the
+    # runtime runs this per hand per frame (<= 0.1 ms for the whole landmark head, benchmarks/gestures.py).
     width, height = size
-    pixels = points * (width, height, width)
-    if side == "left":
-        pixels[:, 0] = -pixels[:, 0]
-    centred = pixels - pixels[HandLandmark.WRIST]
-    extent = float(np.ptp(centred[:, :2], axis=0).max())
-    if extent <= 0:
+    centred = (points - points[HandLandmark.WRIST]) * np.array((-width if side == "left" else width, height, width))
+    i, m, r = _UP_POINTS
+    ux = centred[i, 0] + centred[m, 0] + centred[r, 0]
+    uy = centred[i, 1] + centred[m, 1] + centred[r, 1]
+    norm = math.hypot(ux, uy)
+    if not norm > 0:
         raise GestureError("hand landmarks are all at one point")
-    up = centred[list(_UP_POINTS), :2].mean(axis=0)
-    # Rotate so that `up` maps to (0, -1): image y grows downwards.
-    angle = math.atan2(up[0], -up[1])
-    cos, sin = math.cos(angle), math.sin(angle)
-    rotated = centred.copy()
-    rotated[:, 0] = cos * centred[:, 0] - sin * centred[:, 1]
-    rotated[:, 1] = sin * centred[:, 0] + cos * centred[:, 1]
-    return np.concatenate([(rotated / extent).ravel(), (centred / extent).ravel(),
-                           [1.0 if side == "right" else 0.0]]).astype(np.float32)
+    # Rotate so that the knuckles point to -y (image y grows downwards): cos = -uy/|u|, sin = -ux/|u|.
+    cos, sin = -uy / norm, -ux / norm
+    rotated = centred @ np.array(((cos, sin, 0.0), (-sin, cos, 0.0), (0.0, 0.0, 1.0)))
+    # The extent in the hand's own frame, as MediaPipe's ROI-aligned object normalization: a roll of the
+    # hand in the image changes neither block's scale.
+    xy = rotated[:, :2]
+    extent = max(np.maximum.reduce(xy) - np.minimum.reduce(xy))
+    out = np.empty(FEATURE_SIZE, np.float32)
+    out[: NUM_HAND * 3] = rotated.ravel()
+    out[NUM_HAND * 3 : 2 * NUM_HAND * 3] = centred.ravel()
+    out[:-1] /= extent
+    out[-1] = 1.0 if side == "right" else 0.0
+    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, C) logits."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    """Softmax over the last axis of (..., C) logits, in float64."""
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True), dtype=np.float64)
     return z / z.sum(axis=-1, keepdims=True)
 
 
@@ -124,9 +129,10 @@ def decide(probabilities: np.ndarray, class_names: list[str], threshold: float =
     ``threshold``; otherwise :data:`BACKGROUND` with the background's own score.
 
     Args:
-        probabilities: (C,) softmax scores in ``class_names`` order (class 0 is the background).
+        probabilities: (C,) softmax scores in ``class_names`` order (class 0 is the background): an
+            array or a list.
     """
-    top = int(np.argmax(probabilities))
+    top = max(range(len(probabilities)), key=probabilities.__getitem__)
     if top != 0 and probabilities[top] >= threshold:
         return Gesture(class_names[top], float(probabilities[top]))
     return Gesture(BACKGROUND, float(probabilities[0]))
@@ -221,7 +227,19 @@ class GestureModel:
         found = [side for side, points in hands.items() if points is not None]
         out: dict[str, Gesture | None] = {side: None for side in hands}
         if found:
-            features = np.stack([hand_features(hands[side], side, size) for side in found])
-            for side, p in zip(found, softmax(self.logits(features))):
-                out[side] = decide(p, self.class_names, self.threshold)
+            features = np.empty((len(found), FEATURE_SIZE), np.float32)
+            for row, side in enumerate(found):
+                features[row] = hand_features(hands[side], side, size)
+            for side, logits in zip(found, self.logits(features).tolist()):
+                out[side] = decide(_softmax_list(logits), self.class_names, self.threshold)
         return out
+
+
+def _softmax_list(logits: list[float]) -> list[float]:
+    """Softmax of one hand's logits in plain Python: for a handful of classes it is several times faster
+    than numpy's per-call overhead."""
+    top = max(logits)
+    z = [math.exp(v - top) for v in logits]
+    total = sum(z)
+    return [v / total for v in z]
+

@@ -12,7 +12,7 @@ from holotune.runtime.sessions import ModelSession
 
 
 def onnx_latency(paths: dict[str, str | Path], spec: ModelSpec, runs: int = 40, warmup: int = 5,
-                 block: int = 5) -> dict:
+                 block: int = 5, outputs: list[str] | None = None, optional_outputs: tuple[str, ...] = ()) -> dict:
     """ONNX Runtime latency of several exports of one model, measured interleaved in one run.
 
     Each file opens as the runtime opens a swapped-in model (:class:`holotune.runtime.sessions.ModelSession`:
@@ -20,10 +20,13 @@ def onnx_latency(paths: dict[str, str | Path], spec: ModelSpec, runs: int = 40, 
     batch of 1 on the same input; after the warm-ups the sessions take turns in blocks of ``block``
     calls, so a slow phase of a shared machine hits all of them alike.
 
+    ``outputs`` and ``optional_outputs`` are :class:`ModelSession`'s (default: every stock output), e.g.
+    what Holistic computes of the hand model, plus a fine-tuned file's ``gesture`` head where it has one.
+
     Returns:
         ``{key: {"median_ms", "p10_ms", "p90_ms"}}``, milliseconds per call.
     """
-    sessions = {k: ModelSession(spec, p, threads=1) for k, p in paths.items()}
+    sessions = {k: ModelSession(spec, p, 1, outputs, optional_outputs) for k, p in paths.items()}
     h, w = spec.input_size
     lo, hi = spec.input_range
     x = np.random.default_rng(0).uniform(lo, hi, (1, 3, h, w)).astype(np.float32)  # dense kernels: content-blind
