@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -68,8 +67,8 @@ def finetune_landmark_head(class_names: list[str], hparams: TrainHParams, run) -
                          callbacks=[checkpoint], deterministic=True, log_every_n_steps=1,
                          limit_val_batches=None if len(val) else 0, enable_model_summary=False,
                          enable_progress_bar=False, gradient_clip_val=hparams.gradient_clip or None)
-    mlflow_logger.log_hyperparams({**asdict(hparams), "module": "hands", "task_input": "landmarks",
-                                   "class_names": json.dumps(list(class_names)), "train_samples": len(train),
+    # The hyperparameters and class names go in with the module's (save_hyperparameters); these add the data.
+    mlflow_logger.log_hyperparams({"module": "hands", "task_input": "landmarks", "train_samples": len(train),
                                    "val_samples": len(val)})
     start = time.perf_counter()
     trainer.fit(lit, loaders["train"], loaders["val"] if len(val) else None)
