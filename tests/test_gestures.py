@@ -106,3 +106,148 @@ def test_a_gesture_model_that_does_not_fit_is_refused_with_the_reason(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(GestureError, match="not a readable ONNX model"):
         GestureModel(tmp_path / "junk.onnx")
+
+
+# ------------------------------------------------------------------ the landmark head end to end
+CLASSES = ("none", "closed_fist", "open_palm", "pointing_up", "thumb_down", "thumb_up", "victory", "i_love_you")
+
+
+@pytest.fixture(scope="module")
+def landmark_run(tmp_path_factory):
+    """ingest (synthetic poses) -> finetune (task.input=landmarks) -> evaluate -> export, as the gesture
+    pipeline's stages call them, on a small build (24 hands)."""
+    from stage_options import evaluate_options, export_options, hparams, ingest_options, model_options, run_options
+
+    from holotune.data.ingest import Source, ingest
+    from holotune.evaluation.report import evaluate
+    from holotune.release import release
+    from holotune.training.finetune import finetune
+
+    root = tmp_path_factory.mktemp("gestures")
+    gesture_data = {"seed": 0, "hands": 24, "poses_per_condition": 1, "class_names": list(CLASSES),
+                    "left_fraction": 0.5, "width": 640, "height": 480}
+    report = ingest(ingest_options([Source("gestures", str(root / "interim" / "poses"))], root / "interim",
+                                   class_names=CLASSES, gesture_data=gesture_data))
+    manifest = str(root / "interim" / "manifest.jsonl")
+    model = model_options(module="hands", task_type="classification", task_input="landmarks", class_names=CLASSES,
+                          num_classes=len(CLASSES))
+    run = run_options(manifest=manifest, out_dir=str(root / "model"), checkpoint_dir=str(root / "ckpt"),
+                      tracking_uri=f"sqlite:///{root / 'mlflow.db'}", tensorboard_dir=str(root / "tb"))
+    trained = finetune(model, hparams(epochs=25, batch_size=64, learning_rate=3e-3, warmup_steps=5), run)
+    metrics = evaluate(evaluate_options(module="hands", task_input="landmarks", gesture=str(root / "model" / "gesture.pt"),
+                                        manifest=manifest, out_dir=str(root / "reports")))
+    record = release(export_options(module="hands", task_input="landmarks", model_dir=str(root / "model"),
+                                    out_dir=str(root / "export"), manifest=manifest,
+                                    metrics=str(root / "reports" / "metrics.json"), register=True,
+                                    tracking_uri=f"sqlite:///{root / 'mlflow.db'}"))
+    return {"root": root, "report": report, "trained": trained, "metrics": metrics, "record": record}
+
+
+def test_the_landmark_head_trains_evaluates_and_exports(landmark_run):
+    report, metrics, record = landmark_run["report"], landmark_run["metrics"], landmark_run["record"]
+    # 24 hands x 8 classes x 3 conditions, every row kept; landmarks only (no image), labelled synthetic
+    assert report.counts == {"in": 576, "kept": 576, "quarantined": 0}
+    assert landmark_run["trained"]["train_no_hand"] == 0 and landmark_run["trained"]["task_input"] == "landmarks"
+    cls = metrics["classification"]
+    assert cls["class_names"] == list(CLASSES) and metrics["synthetic"] == 1.0
+    assert cls["finetuned"]["accuracy"] > 0.85 and cls["finetuned"]["macro_f1"] > 0.85  # measured 0.95+ at this size
+    assert set(cls["conditions"]) == {"clean", "side_view", "noisy"}
+    assert sum(c["n"] for c in cls["conditions"].values()) == cls["finetuned"]["n"] == metrics["samples"]
+    assert np.asarray(cls["confusion_matrix"]).sum() == cls["finetuned"]["n"]
+    rows = json.loads((landmark_run["root"] / "reports" / "plots" / "confusion.json").read_text())
+    assert len(rows) == cls["finetuned"]["n"] and {r["actual"] for r in rows} <= set(CLASSES)
+    assert metrics["gate"]["passed"] and "unchanged" in metrics["gate"]["landmarks"]
+    # the export: ONNX == torch on the test hands, the runtime's own checks, and a registry version with the classes
+    assert record["parity"]["onnx_vs_torch"]["logits"] < 1e-4
+    assert GestureModel(record["onnx"]).class_names == list(CLASSES)
+    assert record["registered"]["name"] == "holotune-gesture" and record["registered"]["alias"] == "challenger"
+    assert (landmark_run["root"] / "export" / "MODEL_CARD.md").read_text().count("| clean |") == 1
+
+
+def test_onnx_equals_torch_and_the_runtime_serves_the_same_decisions(landmark_run):
+    import torch
+
+    from holotune.data.hands import load_hands
+    from holotune.training.heads import load_landmark_head
+
+    head = load_landmark_head(landmark_run["root"] / "model" / "gesture.pt")
+    hands = load_hands(landmark_run["root"] / "interim" / "manifest.jsonl", "test", list(CLASSES))
+    with torch.no_grad():
+        expected = head(torch.from_numpy(hands.features)).numpy()
+    model = GestureModel(landmark_run["record"]["onnx"])
+    assert np.abs(model.logits(hands.features) - expected).max() < 1e-4
+    served = [model.classify({"left": None, "right": None}, (640, 480))]
+    assert served == [{"left": None, "right": None}]  # no hand, no gesture
+
+
+def test_holistic_gives_each_found_hand_a_gesture_in_still_and_video_mode(landmark_run, hand_frames):
+    from holotune.runtime import Holistic
+
+    onnx_path = landmark_run["record"]["onnx"]
+    with Holistic(gesture=onnx_path) as holistic:
+        results = [holistic.process(frame) for frame in hand_frames]
+        stream = holistic.stream()
+        video = [stream.process(frame, 40.0 * i) for i, frame in enumerate(hand_frames)]
+    found = 0
+    for result in results + video:
+        for side in ("left", "right"):
+            hand, gesture = getattr(result, f"{side}_hand"), getattr(result, f"{side}_gesture")
+            assert (gesture is None) == (hand is None)  # a gesture for every found hand, none without one
+            if gesture is not None:
+                found += 1
+                assert gesture.label in CLASSES and 0.0 <= gesture.score <= 1.0
+                out = result.to_dict()[f"{side}_gesture"]
+                assert out == {"label": gesture.label, "score": round(gesture.score, 6)}
+    assert found >= len(hand_frames)  # every frame has at least one hand
+    with Holistic() as plain:  # no gesture head served: hands, but no gestures
+        result = plain.process(hand_frames[0])
+    assert result.left_gesture is None and result.right_gesture is None
+
+
+def test_a_class_folder_dataset_runs_ingest_finetune_evaluate_export_serve(tmp_path, hand_frames):
+    """Real hands in class folders (labelled by the teacher), through every stage to the runtime; images
+    without a hand are quarantined with the reason and counted, and a class with no hand is an error."""
+    import cv2
+    from stage_options import evaluate_options, export_options, hparams, ingest_options, model_options, run_options
+
+    from holotune.data.ingest import IngestError, Source, ingest
+    from holotune.evaluation.report import evaluate
+    from holotune.release import release
+    from holotune.runtime import Holistic
+    from holotune.samples import sample_images
+    from holotune.training.finetune import finetune
+
+    root = tmp_path / "gestures"
+    for name in ("none", "chin"):
+        (root / name).mkdir(parents=True)
+    for i, frame in enumerate(hand_frames):
+        cv2.imwrite(str(root / ("none" if i % 2 else "chin") / f"{i}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(root / "chin" / "camera.jpg"), sample_images()["camera"])  # a man with a camera: no hand
+    report = ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "out", class_names=("none", "chin"),
+                                   validation_split=0.0, test_split=0.0))  # six photos: all of them train
+    assert report.counts == {"in": len(hand_frames) + 1, "kept": len(hand_frames), "quarantined": 1}
+    (entry,) = report.quarantined
+    assert entry["file"].endswith("camera.jpg") and "finds no hand in this image (class 'chin')" in entry["reason"]
+    assert report.classes == {"none": len(hand_frames) // 2, "chin": len(hand_frames) // 2}
+    manifest = str(tmp_path / "out" / "manifest.jsonl")
+    model = model_options(module="hands", task_type="classification", task_input="landmarks", class_names=("none", "chin"),
+                          num_classes=2)
+    run = run_options(manifest=manifest, out_dir=str(tmp_path / "model"), checkpoint_dir=str(tmp_path / "ckpt"),
+                      tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", tensorboard_dir=str(tmp_path / "tb"))
+    trained = finetune(model, hparams(epochs=30, batch_size=8, learning_rate=1e-2, warmup_steps=1), run)
+    assert trained["train_samples"] == len(hand_frames) and trained["train_no_hand"] == 0
+    metrics = evaluate(evaluate_options(module="hands", task_input="landmarks", split="train", manifest=manifest,
+                                        gesture=str(tmp_path / "model" / "gesture.pt"), out_dir=str(tmp_path / "reports")))
+    assert metrics["classification"]["finetuned"]["n"] == len(hand_frames) and metrics["synthetic"] == 0.0
+    record = release(export_options(module="hands", task_input="landmarks", model_dir=str(tmp_path / "model"),
+                                    out_dir=str(tmp_path / "export"), manifest=manifest, register=False))
+    with Holistic(gesture=record["onnx"]) as holistic:
+        result = holistic.process(hand_frames[0])
+    assert {g.label for g in (result.left_gesture, result.right_gesture) if g is not None} <= {"none", "chin"}
+    assert result.left_gesture is not None or result.right_gesture is not None
+    # a class folder where no image has a hand: a clear error naming the folder
+    (root / "wave").mkdir()
+    cv2.imwrite(str(root / "wave" / "astronaut.jpg"), sample_images()["astronaut"])
+    with pytest.raises(IngestError, match=r"wave: no image of class 'wave' has a hand the teacher can find "
+                                          r"\(1 quarantined: the teacher"):
+        ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "out2", class_names=("none", "chin", "wave")))
