@@ -251,3 +251,59 @@ def test_a_class_folder_dataset_runs_ingest_finetune_evaluate_export_serve(tmp_p
     with pytest.raises(IngestError, match=r"wave: no image of class 'wave' has a hand the teacher can find "
                                           r"\(1 quarantined: the teacher"):
         ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "out2", class_names=("none", "chin", "wave")))
+
+
+@pytest.mark.slow
+def test_the_image_head_trains_on_real_hands_and_serves_from_the_hand_model(tmp_path, hand_frames):
+    """task.input=image on the real hand frames: ingest -> tfrecord -> finetune (LoRA + class head) -> evaluate
+    -> export (one hand model, two heads) -> Holistic(hands=...) gives each found hand a gesture."""
+    import cv2
+    from stage_options import (
+        evaluate_options,
+        export_options,
+        hparams,
+        ingest_options,
+        lora,
+        model_options,
+        run_options,
+        shard_options,
+    )
+
+    from holotune.data.ingest import Source, ingest
+    from holotune.data.shards import write_dataset_shards
+    from holotune.evaluation.report import evaluate
+    from holotune.evaluation.scoring import CENTRED
+    from holotune.release import release
+    from holotune.runtime import Holistic
+    from holotune.training.finetune import finetune
+
+    root = tmp_path / "gestures"
+    for i, frame in enumerate(hand_frames):
+        folder = root / ("none" if i % 2 else "chin")
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    ingest(ingest_options([Source("class_folders", str(root))], tmp_path / "interim", class_names=("none", "chin"),
+                          validation_split=0.0, test_split=0.0))
+    write_dataset_shards(shard_options(tmp_path / "interim" / "manifest.jsonl", tmp_path / "shards"))
+    model = model_options(module="hands", lora=lora(r=4, placement="head"), task_type="classification",
+                          task_input="image", class_names=("none", "chin"), num_classes=2)
+    run = run_options(shards_dir=str(tmp_path / "shards"), manifest=str(tmp_path / "interim" / "manifest.jsonl"),
+                      out_dir=str(tmp_path / "model"), checkpoint_dir=str(tmp_path / "ckpt"),
+                      tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", tensorboard_dir=str(tmp_path / "tb"))
+    finetune(model, hparams(epochs=3, batch_size=8, warmup_steps=1), run)
+    metrics = evaluate(evaluate_options(module="hands", model=str(tmp_path / "model" / "model.pt"),
+                                        classifier=str(tmp_path / "model" / "classifier.pt"), split="train",
+                                        shards_dir=str(tmp_path / "shards"), manifest=str(tmp_path / "interim" / "manifest.jsonl"),
+                                        out_dir=str(tmp_path / "reports"), bootstrap=200, roi_jitter=CENTRED,
+                                        allow_regression=True))
+    assert metrics["classification"]["finetuned"]["n"] >= len(hand_frames)  # every labelled hand crop is scored
+    record = release(export_options(module="hands", model_dir=str(tmp_path / "model"), out_dir=str(tmp_path / "export"),
+                                    register=False, latency_runs=3))
+    with Holistic(hands=record["onnx"]) as holistic:
+        assert holistic.gesture_classes == ["none", "chin"]
+        results = [holistic.process(frame) for frame in hand_frames]
+    for result in results:
+        for side in ("left", "right"):
+            gesture = getattr(result, f"{side}_gesture")
+            assert (gesture is None) == (getattr(result, f"{side}_hand") is None)
+            assert gesture is None or gesture.label in ("none", "chin")
