@@ -57,7 +57,7 @@ def test_infer_gives_what_the_cli_gives(server, astronaut, tmp_path, capsys):
     cli = json.loads(capsys.readouterr().out)
     with server.client() as http:
         got = _infer(http, astronaut)
-    assert got["models"] == {"face_mesh": "1", "hands": None, "pose": None}  # v1 is the stock model
+    assert got["models"] == {"face_mesh": "1", "hands": None, "pose": None, "gesture": None}  # v1 is the stock model
     for key in ("width", "height", "pose", "pose_world", "face", "left_hand", "right_hand"):
         if cli[key] is None:
             assert got[key] is None, key

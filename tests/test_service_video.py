@@ -29,7 +29,7 @@ from holotune.service import ServiceSettings, create_app
 
 FACE = "holotune-face_mesh"
 PARTS = ("pose", "pose_world", "face", "left_hand", "right_hand")
-STOCK = {"face_mesh": "1", "hands": None, "pose": None}  # the registry's v1 is the stock face model
+STOCK = {"face_mesh": "1", "hands": None, "pose": None, "gesture": None}
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@
     holotune models list [--json]
     holotune models verify [NAME ...] [--json] [--tolerance T] [--no-onnx] [--onnx-dir DIR]
     holotune models export [--dir DIR] [--force]
-    holotune models promote NAME VERSION [--alias champion] [--tracking-uri URI]
+    holotune models promote NAME VERSION [--alias champion] [--expect-classes none,a,b] [--tracking-uri URI]
     holotune models versions NAME [--json] [--tracking-uri URI]
-    holotune infer INPUT ... [--json] [--overlay DIR|FILE.mp4] [--face-mesh M] [--hands M] [--pose M]
+    holotune infer INPUT ... [--json] [--overlay DIR|FILE.mp4] [--face-mesh M] [--hands M] [--pose M] [--gesture M]
     holotune infer clip.mp4 frames/f_%04d.png [--static-image-mode] [--smooth-face] [--smooth-hands] [--progress]
     holotune infer --camera 0 | --source rtsp://... [--json] [--overlay live.mp4]     (Ctrl-C stops)
     holotune bench runtime [--images DIR] [--json] [--runs N]
@@ -90,8 +90,9 @@ def _tracking_uri(args: argparse.Namespace) -> str:
 def _models_promote(args: argparse.Namespace) -> int:
     from holotune.registry import RegistryError, promote
 
+    expected = None if args.expect_classes is None else [c.strip() for c in args.expect_classes.split(",")]
     try:
-        promote(args.name, args.version, args.alias, _tracking_uri(args))
+        promote(args.name, args.version, args.alias, _tracking_uri(args), expect_class_names=expected)
     except RegistryError as exc:
         print(f"holotune: {exc}", file=sys.stderr)
         return 2
@@ -160,7 +161,8 @@ def _infer(args: argparse.Namespace) -> int:
         holistic = Holistic(args.min_detection_confidence, args.min_tracking_confidence,
                             face_smoothing=FACE_SMOOTHING if args.smooth_face else None,
                             hand_smoothing=HAND_SMOOTHING if args.smooth_hands else None,
-                            face_mesh=args.face_mesh, hands=args.hands, pose=args.pose)
+                            face_mesh=args.face_mesh, hands=args.hands, pose=args.pose, gesture=args.gesture,
+                            gesture_threshold=args.gesture_threshold)
     except (ModelLoadError, ValueError) as exc:
         print(f"holotune: {exc}", file=sys.stderr)
         return 2
@@ -538,6 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registered model, e.g. holotune-face_mesh")
     p.add_argument("version", help="version number (1 is the stock model: promoting it rolls back)")
     p.add_argument("--alias", default="champion")
+    p.add_argument("--expect-classes", metavar="NONE,A,B", default=None,
+                   help="gesture models: refuse unless the version's class names are exactly these, in order")
     p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     p.set_defaults(func=_models_promote)
     p = models_sub.add_parser("versions", help="the registered versions of a model and their aliases")
@@ -568,6 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-tracking-confidence", type=float, default=0.5)
     for part in ("face-mesh", "hands", "pose"):
         p.add_argument(f"--{part}", metavar="MODEL", help=f"fine-tuned {part} model: .onnx file or models:/NAME@ALIAS")
+    p.add_argument("--gesture", metavar="MODEL", help="landmark gesture head: gesture.onnx or "
+                                                      "models:/holotune-gesture@ALIAS (adds left_gesture, right_gesture)")
+    p.add_argument("--gesture-threshold", type=float, default=0.5,
+                   help="score below which a hand's gesture is 'none' (default 0.5, MediaPipe's)")
     p.set_defaults(func=_infer)
 
     data = sub.add_parser("data", help="check data before ingesting it")

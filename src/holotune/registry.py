@@ -5,11 +5,19 @@ flavour, with a signature and an input example). Version 1 of each is the stock 
 the backup of the original; every new candidate gets the alias ``challenger``; the runtime serves
 the alias ``champion`` (``models:/holotune-face_mesh@champion``), which starts on version 1.
 Promotion moves ``champion``; rollback is the same move back.
+
+``holotune-gesture`` holds landmark gesture heads (:class:`holotune.gesture.GestureModel`). There is
+no stock gesture model, so it has no version 1 rule: its first version is the first head registered.
+A gesture version, and a hand model version with an image gesture head, carries its class names in
+the tag :data:`CLASS_NAMES_TAG` (a JSON list); promotion checks that tag against the ONNX metadata
+and, when asked, against the class names the caller expects.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +27,11 @@ from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 EXPERIMENT = "holotune-registry"
+# The landmark gesture head's registered model: registered_name(GESTURE).
+GESTURE = "gesture"
+# Version tags: the gesture classes (a JSON list, class 0 = "none") and the head's input kind.
+CLASS_NAMES_TAG = "holotune.class_names"
+INPUT_TAG = "holotune.input"
 
 
 class RegistryError(RuntimeError):
@@ -26,9 +39,9 @@ class RegistryError(RuntimeError):
 
 
 def registered_name(module: str) -> str:
-    """``holotune-<module>``."""
-    if module not in MODULE_MODELS:
-        raise RegistryError(f"unknown module {module!r}; one of {sorted(MODULE_MODELS)}")
+    """``holotune-<module>``; ``gesture`` (:data:`GESTURE`) gives ``holotune-gesture``."""
+    if module not in MODULE_MODELS and module != GESTURE:
+        raise RegistryError(f"unknown module {module!r}; one of {sorted([*MODULE_MODELS, GESTURE])}")
     return f"holotune-{module}"
 
 
@@ -43,27 +56,54 @@ def connect(tracking_uri: str | None):
 
 
 def _log_onnx(mlflow, path: Path, module: str, name: str, tags: dict[str, str]) -> str:
-    """Log ``path`` as an MLflow ONNX model registered under ``name``; returns the new version."""
-    import onnx
+    """Log ``path`` as an MLflow ONNX model registered under ``name``; returns the new version.
+
+    The signature comes from a mid-grey input example; it includes the hand model's image gesture
+    head (output ``gesture``, (N, C)) when the file has one.
+    """
     import onnxruntime as ort
-    from mlflow.models import infer_signature
+
+    from holotune.gesture import GESTURE_OUTPUT
 
     spec = MODEL_SPECS[MODULE_MODELS[module]]
     h, w = spec.input_size
     example = np.full((1, 3, h, w), (spec.input_range[0] + spec.input_range[1]) / 2, dtype=np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs = dict(zip(spec.output_names, session.run(spec.output_names, {"input": example})))
+    names = list(spec.output_names)
+    if GESTURE_OUTPUT in {o.name for o in session.get_outputs()} and GESTURE_OUTPUT not in names:
+        names.append(GESTURE_OUTPUT)
+    outputs = dict(zip(names, session.run(names, {"input": example})))
+    return _log_run(mlflow, path, name, f"register-{module}", tags, example, outputs)
+
+
+def _log_run(mlflow, path: Path, name: str, run_name: str, tags: dict[str, str], example: np.ndarray,
+             outputs: dict[str, np.ndarray]) -> str:
+    """One MLflow run that logs ONNX file ``path`` (ONNX flavour, signature from ``example`` -> ``outputs``)
+    and registers it under ``name``; returns the new version."""
+    import mlflow.onnx
+    import onnx
+    from mlflow.models import infer_signature
+
     experiment = mlflow.get_experiment_by_name(EXPERIMENT) or mlflow.get_experiment(mlflow.create_experiment(EXPERIMENT))
-    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=f"register-{module}"):
+    with mlflow.start_run(experiment_id=experiment.experiment_id, run_name=run_name):
         mlflow.set_tags(tags)
+        # The flavour's requirements given, not inferred: inferring them starts a Python that loads the
+        # model (about 3.5 s a version) and finds the same packages. One self-contained model.onnx (no
+        # external-data file): every holotune model is far below protobuf's 2 GB, and MLflow's check of
+        # the input example loads the file without its external data.
         info = mlflow.onnx.log_model(onnx.load(str(path)), name="model", registered_model_name=name,
-                                     signature=infer_signature(example, outputs), input_example=example)
+                                     signature=infer_signature(example, outputs), input_example=example,
+                                     pip_requirements=mlflow.onnx.get_default_pip_requirements(),
+                                     save_as_external_data=False)
     return str(info.registered_model_version)
 
 
 def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     """Make sure ``holotune-<module>`` exists with the stock model as version 1 (aliased ``champion``)."""
     from holotune.runtime.sessions import ensure_stock_models
+
+    if module == GESTURE:
+        raise RegistryError(f"{registered_name(GESTURE)} has no stock version (there is no stock gesture model)")
 
     mlflow, client = connect(tracking_uri)
     name = registered_name(module)
@@ -90,29 +130,169 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
                    tracking_uri: str | None = None) -> str:
     """Register a fine-tuned ONNX model as a new version with alias ``challenger``; returns the version.
 
-    The stock model is registered first (as version 1) if the registered model is new.
+    The stock model is registered first (as version 1) if the registered model is new. A hand model
+    with an image gesture head (an output ``gesture``) also gets the version tags
+    :data:`CLASS_NAMES_TAG` (from its ONNX metadata) and :data:`INPUT_TAG` ``image``.
+
+    Raises:
+        RegistryError: no such file, an unknown module, or a gesture head whose class names are
+            missing from the metadata or do not match the ``gesture`` output's width.
     """
+    if module == GESTURE:
+        raise RegistryError("a landmark gesture head has no stock version: register it with register_gesture")
     path = Path(onnx_path)
     if not path.is_file():
         raise RegistryError(f"{path}: no such ONNX file")
+    # The tags read from the file win over the caller's: they are what promotion checks.
+    version_tags = {**(tags or {}), **_image_head_tags(path, module)}
     ensure_stock_version(module, tracking_uri)
     mlflow, client = connect(tracking_uri)
     name = registered_name(module)
-    version = _log_onnx(mlflow, path, module, name, {"holotune.module": module, **(tags or {})})
-    for key, value in (tags or {}).items():
+    version = _log_onnx(mlflow, path, module, name, {"holotune.module": module, **version_tags})
+    for key, value in version_tags.items():
         client.set_model_version_tag(name, version, key, str(value))
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version
 
 
-def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: str | None = None) -> None:
-    """Point ``alias`` (default ``champion``) at ``version`` of ``name``; rollback is the same call."""
+def _image_head_tags(path: Path, module: str) -> dict[str, str]:
+    """The class-name tags of a landmark model with an image gesture head (``{}`` without one)."""
+    import onnx
+
+    from holotune.gesture import GESTURE_OUTPUT, GestureError
+    from holotune.runtime.holistic import OPTIONAL_OUTPUTS, image_head_classes
+    from holotune.runtime.sessions import ModelLoadError, ModelSession
+
+    model_name = MODULE_MODELS.get(module)
+    if model_name is None or GESTURE_OUTPUT not in OPTIONAL_OUTPUTS.get(model_name, ()):
+        return {}
+    try:
+        outputs = [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
+    except Exception as exc:
+        raise RegistryError(f"{path}: not a readable ONNX model: {exc}") from None
+    if GESTURE_OUTPUT not in outputs:
+        return {}
+    try:  # the signature, the class names in the metadata and the output's width, checked together
+        session = ModelSession(MODEL_SPECS[model_name], path, 1, None, OPTIONAL_OUTPUTS[model_name])
+        classes = image_head_classes(session)
+    except (ModelLoadError, GestureError) as exc:
+        raise RegistryError(f"cannot register {path} as {registered_name(module)}: {exc}") from None
+    return {CLASS_NAMES_TAG: json.dumps(classes), INPUT_TAG: "image"}
+
+
+def register_gesture(onnx_path: str | os.PathLike, *, tags: dict[str, str] | None = None,
+                     tracking_uri: str | None = None) -> str:
+    """Register a landmark gesture head (``gesture.onnx``) as a new version of ``holotune-gesture``
+    with alias ``challenger``; returns the version.
+
+    The file is opened with :class:`~holotune.gesture.GestureModel` first (input ``features``
+    (N, 127), output ``logits`` (N, C), class names in the metadata). The version gets the tags
+    :data:`CLASS_NAMES_TAG` (JSON list) and :data:`INPUT_TAG` ``landmarks``, plus ``tags``.
+
+    Raises:
+        RegistryError: no such file, or not a landmark gesture head (the message names the file,
+            why, and what a head must look like).
+    """
+    from holotune.gesture import FEATURE_SIZE, FEATURES_INPUT, LOGITS_OUTPUT, GestureError, GestureModel
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise RegistryError(f"{path}: no such ONNX file")
+    try:
+        model = GestureModel(path)
+    except GestureError as exc:
+        raise RegistryError(f"cannot register {path} as {registered_name(GESTURE)}: {exc}. A landmark gesture head "
+                            f"takes {FEATURES_INPUT!r} (N, {FEATURE_SIZE}) and gives {LOGITS_OUTPUT!r} (N, C), with "
+                            "its class names in the ONNX metadata (holotune.export.export_gesture_head writes "
+                            "one)") from None
+    example = np.zeros((1, FEATURE_SIZE), np.float32)
+    outputs = {LOGITS_OUTPUT: model.logits(example)}
+    version_tags = {**(tags or {}), CLASS_NAMES_TAG: json.dumps(model.class_names), INPUT_TAG: "landmarks"}
+    mlflow, client = connect(tracking_uri)
+    name = registered_name(GESTURE)
+    version = _log_run(mlflow, path, name, f"register-{GESTURE}", {"holotune.module": GESTURE, **version_tags},
+                       example, outputs)
+    for key, value in version_tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: str | None = None,
+            expect_class_names: list[str] | None = None) -> None:
+    """Point ``alias`` (default ``champion``) at ``version`` of ``name``; rollback is the same call.
+
+    A gesture version (``holotune-gesture``, or any version tagged :data:`CLASS_NAMES_TAG`) is
+    downloaded and its tag checked against the class names in its ONNX metadata, so that what the
+    registry says is what the model computes.
+
+    Args:
+        expect_class_names: when given, the version's :data:`CLASS_NAMES_TAG` must be exactly this
+            list (order included: it is the head's output order), so that clients reading the labels
+            are not surprised by a new class set.
+
+    Raises:
+        RegistryError: no such version, or class names that do not match (both lists named).
+    """
     _, client = connect(tracking_uri)
     try:
-        client.get_model_version(name, str(version))
+        found = client.get_model_version(name, str(version))
     except Exception:
         raise RegistryError(f"{name} has no version {version}") from None
+    tagged = version_class_names(name, version, found.tags or {})
+    if expect_class_names is not None:
+        expected = list(expect_class_names)
+        if tagged is None:
+            raise RegistryError(f"{name} version {version} has no {CLASS_NAMES_TAG} tag (not a gesture model); "
+                                f"expected class names {expected}")
+        if tagged != expected:
+            raise RegistryError(f"{name} version {version} has class names {tagged} (tag {CLASS_NAMES_TAG}), "
+                                f"expected {expected}; not promoted")
+    if name == registered_name(GESTURE) or tagged is not None:
+        inside = _onnx_class_names(name, version, tracking_uri)
+        if tagged is None:
+            raise RegistryError(f"{name} version {version} has no {CLASS_NAMES_TAG} tag; its ONNX metadata names "
+                                f"{inside}; not promoted (register heads with register_gesture)")
+        if inside != tagged:
+            raise RegistryError(f"{name} version {version}: tag {CLASS_NAMES_TAG} says {tagged}, its ONNX metadata "
+                                f"says {inside}; not promoted")
     client.set_registered_model_alias(name, alias, str(version))
+
+
+def version_class_names(name: str, version: str | int, tags: dict[str, str]) -> list[str] | None:
+    """A version's :data:`CLASS_NAMES_TAG` as a list, or ``None`` without the tag."""
+    if CLASS_NAMES_TAG not in tags:
+        return None
+    try:
+        names = json.loads(tags[CLASS_NAMES_TAG])
+    except json.JSONDecodeError:
+        names = None
+    if not isinstance(names, list):
+        raise RegistryError(f"{name} version {version}: tag {CLASS_NAMES_TAG} is not a JSON list: "
+                            f"{tags[CLASS_NAMES_TAG]!r}")
+    return names
+
+
+def _onnx_class_names(name: str, version: str | int, tracking_uri: str | None) -> list[str]:
+    """The gesture class names in the ONNX metadata of ``version`` of ``name`` (downloaded to a temporary folder)."""
+    import mlflow.artifacts
+
+    from holotune.gesture import GestureError, metadata_class_names, read_metadata
+
+    uri = f"models:/{name}/{version}"
+    with tempfile.TemporaryDirectory(prefix="holotune-promote-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri,
+                                                             registry_uri=tracking_uri))
+        except Exception as exc:
+            raise RegistryError(f"{uri}: cannot download it to check its class names: {exc}") from None
+        found = sorted(local.rglob("*.onnx")) if local.is_dir() else [local]
+        if len(found) != 1:
+            raise RegistryError(f"{uri}: expected exactly one .onnx file, found {len(found)}")
+        try:
+            return metadata_class_names(read_metadata(found[0]), f"{name} version {version}")
+        except GestureError as exc:
+            raise RegistryError(f"{exc}; not promoted") from None
 
 
 def attach_artifact(name: str, version: str | int, path: str | os.PathLike, tracking_uri: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Hot model updates: each landmark part follows an MLflow alias and swaps in the new version.
+"""Hot model updates: each landmark part and the gesture head follow an MLflow alias and swap in the new version.
 
 For each part (face_mesh, hands, pose) the follower asks the registry which version
 ``holotune-<part>@<alias>`` points at. When that changes it downloads the version, opens it on
@@ -6,6 +6,12 @@ ONNX Runtime (which checks the stock signature), runs a smoke inference (finite 
 right shapes), and only then swaps it into the serving :class:`~holotune.runtime.Holistic`. A
 version that fails any step is not served; the old model stays and the failure is reported (and
 not retried until the alias moves again or a reload is asked for).
+
+The landmark gesture head follows ``holotune-gesture@<alias>`` the same way: it is opened with
+:class:`~holotune.gesture.GestureModel`, its class names must equal the version's
+``holotune.class_names`` tag, and a smoke run on zero features must give finite (1, C) logits. A
+hand model with an image gesture head (output ``gesture``) is served through ``holotune-hands``;
+its class names are checked against the version's tag the same way.
 
 The swap takes the write side of :class:`SwapLock`; every inference holds the read side, so a
 response's ``models`` field names exactly the versions that computed it. Imports no torch.
@@ -23,14 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from holotune.gesture import FEATURE_SIZE, GESTURE_OUTPUT, GestureError, GestureModel
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
-from holotune.registry import connect, registered_name
+from holotune.registry import GESTURE, RegistryError, connect, registered_name, version_class_names
 from holotune.runtime import Holistic, ModelLoadError, ModelSession
-from holotune.runtime.holistic import POSE_STAGE_MODELS, USED_OUTPUTS
+from holotune.runtime.holistic import OPTIONAL_OUTPUTS, POSE_STAGE_MODELS, USED_OUTPUTS, image_head_classes
 from holotune.runtime.sessions import resolve_model_source
 
 log = logging.getLogger("holotune.service")
 PARTS = tuple(MODULE_MODELS)  # face_mesh, hands, pose
+FOLLOWED = (*PARTS, GESTURE)  # the parts, then the landmark gesture head (holotune-gesture)
 
 
 class SwapLock:
@@ -86,6 +94,8 @@ class PartState:
         checked_at: Unix time of the last registry check.
         error: why the last check or load failed (the old model kept serving), or ``None``.
         failed_version: the version that failed to load (not retried until the alias moves).
+        class_names: the served gesture classes (the gesture head's; the hand model's image head's),
+            else ``None``.
     """
 
     registered_model: str
@@ -95,11 +105,12 @@ class PartState:
     checked_at: float | None = None
     error: str | None = None
     failed_version: str | None = None
+    class_names: list[str] | None = None
 
 
 def smoke_test(session: ModelSession) -> None:
     """Run ``session`` on a mid-grey input; raise :class:`ModelLoadError` unless every output is
-    finite and has the stock per-sample shape."""
+    finite and has the stock per-sample shape (an image gesture head's ``gesture``: (C,), C its classes)."""
     spec = session.spec
     h, w = spec.input_size
     x = np.full((1, 3, h, w), (spec.input_range[0] + spec.input_range[1]) / 2, dtype=np.float32)
@@ -108,6 +119,9 @@ def smoke_test(session: ModelSession) -> None:
     except Exception as exc:  # ONNX Runtime raises its own types
         raise ModelLoadError(f"smoke inference failed: {exc}") from exc
     shapes = {o.name: tuple(o.shape) for o in spec.outputs}
+    classes = image_head_classes(session)
+    if classes is not None:
+        shapes[GESTURE_OUTPUT] = (len(classes),)
     for name, value in outputs.items():
         if tuple(value.shape[1:]) != shapes[name]:
             raise ModelLoadError(f"smoke inference: output {name!r} has shape {value.shape[1:]}, "
@@ -116,8 +130,22 @@ def smoke_test(session: ModelSession) -> None:
             raise ModelLoadError(f"smoke inference: output {name!r} has non-finite values (NaN or inf)")
 
 
+def smoke_test_gesture(model: GestureModel) -> None:
+    """Run a landmark gesture head on one zero feature row; raise :class:`ModelLoadError` unless the
+    logits are finite and (1, C), C its class names."""
+    try:
+        logits = model.logits(np.zeros((1, FEATURE_SIZE), np.float32))
+    except Exception as exc:  # ONNX Runtime raises its own types
+        raise ModelLoadError(f"smoke inference failed: {exc}") from exc
+    if logits.shape != (1, len(model.class_names)):
+        raise ModelLoadError(f"smoke inference: output 'logits' has shape {logits.shape}, classes "
+                             f"{model.class_names} need (1, {len(model.class_names)})")
+    if not np.isfinite(logits).all():
+        raise ModelLoadError("smoke inference: output 'logits' has non-finite values (NaN or inf)")
+
+
 class ModelFollower:
-    """Keeps ``holistic``'s landmark models on the versions ``alias`` points at.
+    """Keeps ``holistic``'s landmark models and gesture head on the versions ``alias`` points at.
 
     Args:
         holistic: the serving pipeline (stock models until the first check).
@@ -135,11 +163,13 @@ class ModelFollower:
         self.pose_threads = pose_threads
         self.lock = SwapLock()
         self.parts = {part: PartState(registered_name(part)) for part in PARTS}
+        self.parts[GESTURE] = PartState(registered_name(GESTURE), source="none (no gesture head served)")
         self._check_lock = threading.Lock()  # one registry check at a time (poll vs reload)
         self._client = None
 
     def versions(self) -> dict[str, str | None]:
-        """part -> serving version (``None``: the stock export); read it under ``lock.reading()``."""
+        """part -> serving version (``None``: the stock export; for ``gesture``: none served), the
+        gesture head included; read it under ``lock.reading()``."""
         return {part: state.version for part, state in self.parts.items()}
 
     def state(self) -> dict:
@@ -147,16 +177,16 @@ class ModelFollower:
                 "parts": {part: asdict(state) for part, state in self.parts.items()}}
 
     def check(self, force: bool = False) -> dict[str, dict]:
-        """Ask the registry where the alias points for every part; load and swap what moved.
+        """Ask the registry where the alias points for every part and the gesture head; load and swap what moved.
 
         Args:
             force: retry a version that failed before.
 
         Returns:
-            part -> ``{"version", "changed", "error"}``.
+            part (and ``gesture``) -> ``{"version", "changed", "error"}``.
         """
         with self._check_lock:
-            return {part: self._check_part(part, force) for part in PARTS}
+            return {part: self._check_part(part, force) for part in FOLLOWED}
 
     def _registry(self):
         if self._client is None:
@@ -177,15 +207,25 @@ class ModelFollower:
                 state.error = None
             return {"version": state.version, "changed": False, "error": state.error}
         try:
-            session = self._open(part, state.registered_model, version)
-        except (ModelLoadError, ValueError, OSError) as exc:
-            state.error = f"version {version} not served (still serving {state.version or 'the stock export'}): {exc}"
+            if part == GESTURE:
+                model = self._open_gesture(state.registered_model, version)
+                classes = model.class_names
+            else:
+                model = self._open(part, state.registered_model, version)
+                classes = image_head_classes(model)
+        except (ModelLoadError, GestureError, RegistryError, ValueError, OSError) as exc:
+            old = state.version or ("no gesture head" if part == GESTURE else "the stock export")
+            state.error = f"version {version} not served (still serving {old}): {exc}"
             state.failed_version = version
             log.warning("%s: %s", state.registered_model, state.error)
             return {"version": state.version, "changed": False, "error": state.error}
         with self.lock.writing():
-            self.holistic.set_model(part, session)
+            if part == GESTURE:
+                self.holistic.set_gesture(model)
+            else:
+                self.holistic.set_model(part, model)
             state.version = version
+        state.class_names = classes
         state.source = f"models:/{state.registered_model}/{version}"
         state.loaded_at = time.time()
         state.error = state.failed_version = None
@@ -204,7 +244,43 @@ class ModelFollower:
             raise
 
     def _open(self, part: str, name: str, version: str) -> ModelSession:
-        """Download (once), open and smoke-test version ``version`` of ``name``."""
+        """Download (once), open and smoke-test version ``version`` of ``name``; a hand model's image
+        gesture head (output ``gesture``) is computed too, and its class names checked against the tag."""
+        target = self._download(name, version)
+        model_name = MODULE_MODELS[part]
+        threads = self.pose_threads if model_name in POSE_STAGE_MODELS else 1
+        session = ModelSession(MODEL_SPECS[model_name], resolve_model_source(target), threads,
+                               USED_OUTPUTS.get(model_name), OPTIONAL_OUTPUTS.get(model_name, ()))
+        classes = image_head_classes(session)
+        tagged = self._tagged_classes(name, version)
+        if classes is not None and tagged is not None and classes != tagged:
+            raise ModelLoadError(f"its '{GESTURE_OUTPUT}' head has class names {classes} in the ONNX metadata, "
+                                 f"the version's tag holotune.class_names says {tagged}")
+        smoke_test(session)
+        return session
+
+    def _open_gesture(self, name: str, version: str) -> GestureModel:
+        """Download (once), open and smoke-test version ``version`` of the landmark gesture head ``name``;
+        its class names must equal the version's ``holotune.class_names`` tag."""
+        target = self._download(name, version)
+        model = GestureModel(target, self.holistic.gesture_threshold)
+        tagged = self._tagged_classes(name, version)
+        if tagged != model.class_names:
+            raise ModelLoadError(f"class names {model.class_names} in the ONNX metadata, the version's tag "
+                                 f"holotune.class_names says {tagged}")
+        smoke_test_gesture(model)
+        return model
+
+    def _tagged_classes(self, name: str, version: str) -> list[str] | None:
+        """The version's ``holotune.class_names`` tag as a list, or ``None`` without one."""
+        try:
+            tags = self._registry().get_model_version(name, version).tags or {}
+        except Exception as exc:  # MLflow raises its own types; the version is then not served
+            raise ModelLoadError(f"cannot read the tags of {name} version {version}: {exc}") from exc
+        return version_class_names(name, version, tags)
+
+    def _download(self, name: str, version: str) -> Path:
+        """``<cache_dir>/<name>/<version>/``, downloaded from the registry once."""
         import mlflow.artifacts
 
         target = self.cache_dir / name / version
@@ -218,9 +294,4 @@ class ModelFollower:
             except Exception as exc:
                 raise ModelLoadError(f"cannot download models:/{name}/{version}: {exc}") from exc
             (target / ".complete").touch()
-        model_name = MODULE_MODELS[part]
-        threads = self.pose_threads if model_name in POSE_STAGE_MODELS else 1
-        session = ModelSession(MODEL_SPECS[model_name], resolve_model_source(target), threads,
-                               USED_OUTPUTS.get(model_name))
-        smoke_test(session)
-        return session
+        return target

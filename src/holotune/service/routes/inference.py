@@ -18,8 +18,10 @@ router = APIRouter(tags=["inference"], dependencies=BEARER)
 @router.post(INFER_PATH)
 async def infer(image: UploadFile = File(..., description="a JPEG/PNG/... image"),
                 service: Service = Depends(get_service)) -> dict:
-    """The 543 keypoints of one image, as `holotune infer --json` prints them, plus `models`: the
-    registry version of each part that computed them (`null`: the stock export)."""
+    """The 543 keypoints of one image, as `holotune infer --json` prints them, with each hand's
+    gesture (`left_gesture`, `right_gesture`: `{"label", "score"}`, or `null` without a hand or a
+    gesture head), plus `models`: the registry version of each part and of the gesture head that
+    computed them (`null`: the stock export; for `gesture`, none served)."""
     settings = service.settings
     if service.infer_pending >= settings.max_pending_infer:  # before decoding: refuse without the work
         raise HTTPException(503, f"{service.infer_pending} inference requests already pending; retry later",
@@ -39,14 +41,16 @@ async def infer(image: UploadFile = File(..., description="a JPEG/PNG/... image"
 
 @router.get("/api/v1/models")
 def models(service: Service = Depends(get_service)) -> dict:
-    """Which registry version serves each part, the alias followed, and the last check's error."""
+    """Which registry version serves each part and the gesture head (`parts.gesture`), the alias
+    followed, the last check's error, and the served gesture classes (`class_names`: the gesture
+    head's; for `hands`, a hand model's image gesture head's)."""
     return service.follower.state()
 
 
 @router.post("/api/v1/models/reload")
 async def reload(service: Service = Depends(get_service)) -> dict:
-    """Check the registry now; load, verify and swap every part whose alias moved. A part that
-    fails keeps its old model and reports why in `error`."""
+    """Check the registry now; load, verify and swap every part (and the gesture head) whose alias
+    moved. A part that fails keeps its old model and reports why in `error`."""
     follower = service.follower
     checked = await anyio.to_thread.run_sync(lambda: follower.check(force=True))
     return {"alias": follower.alias, "parts": checked}

@@ -9,8 +9,8 @@ Protocol (``/api/v1/stream``; docs/service.md has the full description):
   without it a frame is 33.333 ms after the previous one) and/or ``{"reset": true}`` (a new clip:
   tracking restarts).
 - Service -> client, per frame: ``{"type": "result", "frame", "timestamp_ms", "width", "height",
-  "pose", "pose_world", "face", "left_hand", "right_hand", "models"}`` (plus ``"reset"`` when the
-  frame size changed and tracking restarted), or ``{"type": "error", "frame", "error"}`` for a
+  "pose", "pose_world", "face", "left_hand", "right_hand", "left_gesture", "right_gesture", "models"}``
+  (each gesture ``{"label", "score"}`` or ``null``; plus ``"reset"`` when the frame size changed and tracking restarted), or ``{"type": "error", "frame", "error"}`` for a
   frame that cannot be used (not an image, too large, a timestamp out of order); the session goes
   on. A bad text message gets ``{"type": "error", "frame": null, "error"}``.
 - Close codes: 4401 no token, 4403 wrong token (only where the token is needed: on a public bind),

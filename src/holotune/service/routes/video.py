@@ -27,7 +27,8 @@ router = APIRouter(tags=["inference"], dependencies=BEARER)
 NDJSON = "application/x-ndjson"
 LINES_DOC = (
     "One JSON line per frame: `{\"video\", \"frame\", \"timestamp_ms\", \"width\", \"height\", \"pose\", "
-    "\"pose_world\", \"face\", \"left_hand\", \"right_hand\", \"models\"}` (plus `\"reset\"` where the frame size "
+    "\"pose_world\", \"face\", \"left_hand\", \"right_hand\", \"left_gesture\", \"right_gesture\", "
+    "\"models\"}` (each gesture `{\"label\", \"score\"}` or `null`; plus `\"reset\"` where the frame size "
     "changed and tracking restarted); per unreadable frame `{\"video\", \"frame\", \"frames_lost\", \"error\"}`; "
     "last, `{\"video\", \"frames\", \"errors\", \"frames_lost\", \"models\", \"end\"}`.")
 
