@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/prune.py
 	$(PY) benchmarks/service.py
+	$(PY) benchmarks/gestures.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -186,3 +186,40 @@ def jpeg(image) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=95)
     return buffer.getvalue()
+
+
+def infer_under_load(server: ServerProcess, image: bytes, swap, *, part: str, new_version: str, promoted_after: int,
+                     limit: int, seconds: float, clients: int = 4) -> list[tuple[int, dict | None, int]]:
+    """``clients`` threads POST ``image`` to ``/api/v1/infer`` while ``swap()`` runs after ``promoted_after``
+    responses; they stop at ``limit`` responses, at 12 served by ``new_version`` of ``part``, or after
+    ``seconds``. Returns every ``(client, body or None, status)`` (a transport error is status 0)."""
+    import threading
+
+    responses: list[tuple[int, dict | None, int]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        with server.client(timeout=30) as http:
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    r = http.post("/api/v1/infer", files={"image": ("a.jpg", image, "image/jpeg")})
+                    item = (index, r.json() if r.status_code == 200 else None, r.status_code)
+                except Exception as exc:  # a transport error is a failed request too
+                    item = (index, {"error": repr(exc)}, 0)
+                with lock:
+                    responses.append(item)
+                    new = sum(1 for _, body, _ in responses if body and body.get("models", {}).get(part) == new_version)
+                    if len(responses) >= limit or new >= 12:
+                        stop.set()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    while len(responses) < promoted_after and time.monotonic() < deadline:
+        time.sleep(0.05)
+    swap()
+    for t in threads:
+        t.join()
+    return responses

@@ -23,7 +23,7 @@ from holotune.runtime import Holistic
 from holotune.runtime.video import Frame, VideoReader
 from holotune.samples import sample_images
 
-PARTS = ("pose", "pose_world", "face", "left_hand", "right_hand")
+PARTS = ("pose", "pose_world", "face", "left_hand", "right_hand", "left_gesture", "right_gesture")
 
 
 def pan(n: int, size: int = 256, step: int = 4) -> list[np.ndarray]:

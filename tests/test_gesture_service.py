@@ -12,12 +12,10 @@ give two hands, and every hand gets a gesture.
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 from gesture_models import make_gesture_onnx, make_hand_model
-from service_harness import ServerProcess, jpeg
+from service_harness import ServerProcess, infer_under_load, jpeg
 
 from holotune.registry import (
     CHALLENGER,
@@ -188,36 +186,16 @@ def test_gesture_swap_under_load_with_zero_failed_requests(server, registry, cam
         assert reload["gesture"] == {"version": versions["fist"], "changed": True, "error": None}
         assert _labels(_infer(http, camera)) == ["fist", "fist"]
 
-    responses: list[tuple[int, dict | None, int]] = []  # (client, body, status)
-    lock = threading.Lock()
-    stop = threading.Event()
     promoted_after = 12
-    deadline = time.monotonic() + 40
+    reload = {}
 
-    def client(index: int) -> None:
-        with server.client(timeout=30) as http:
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    r = http.post("/api/v1/infer", files={"image": ("a.jpg", camera, "image/jpeg")})
-                    item = (index, r.json() if r.status_code == 200 else None, r.status_code)
-                except Exception as exc:  # a transport error is a failed request too
-                    item = (index, {"error": repr(exc)}, 0)
-                with lock:
-                    responses.append(item)
-                    new = sum(1 for _, body, _ in responses if body and body.get("models", {}).get("gesture") == "2")
-                    if len(responses) >= 300 or new >= 12:
-                        stop.set()
+    def swap() -> None:
+        promote(GESTURE, versions["ok"], tracking_uri=uri, expect_class_names=OK)
+        with server.client() as http:
+            reload.update(http.post("/api/v1/models/reload", headers=server.auth).json()["parts"])
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    while len(responses) < promoted_after and time.monotonic() < deadline:
-        time.sleep(0.05)
-    promote(GESTURE, versions["ok"], tracking_uri=uri, expect_class_names=OK)
-    with server.client() as http:
-        reload = http.post("/api/v1/models/reload", headers=server.auth).json()["parts"]
-    for t in threads:
-        t.join()
+    responses = infer_under_load(server, camera, swap, part="gesture", new_version=versions["ok"],
+                                 promoted_after=promoted_after, limit=300, seconds=40)
 
     assert reload["gesture"] == {"version": versions["ok"], "changed": True, "error": None}
     failed = [(status, body) for _, body, status in responses if status != 200]

@@ -5,13 +5,12 @@ rollback; and the server process never imports torch."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from service_harness import ServerProcess, build_registry, jpeg
+from service_harness import ServerProcess, build_registry, infer_under_load, jpeg
 
 from holotune.registry import promote
 from holotune.samples import sample_images
@@ -68,34 +67,11 @@ def test_infer_gives_what_the_cli_gives(server, astronaut, tmp_path, capsys):
 
 def test_promotion_under_load_swaps_with_zero_failed_requests(server, registry, astronaut):
     """4 clients post images while v2 is promoted; bounded at 400 requests or 90 s."""
-    responses: list[tuple[int, dict | None, int]] = []  # (client, body, status)
-    lock = threading.Lock()
-    stop = threading.Event()
     promoted_after = 16
-    deadline = time.monotonic() + 90
-
-    def client(index: int) -> None:
-        with server.client(timeout=30) as http:
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    r = http.post("/api/v1/infer", files={"image": ("a.jpg", astronaut, "image/jpeg")})
-                    item = (index, r.json() if r.status_code == 200 else None, r.status_code)
-                except Exception as exc:  # a transport error is a failed request too
-                    item = (index, {"error": repr(exc)}, 0)
-                with lock:
-                    responses.append(item)
-                    new = sum(1 for _, body, _ in responses if body and body.get("models", {}).get("face_mesh") == "2")
-                    if len(responses) >= 400 or new >= 12:
-                        stop.set()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    while len(responses) < promoted_after and time.monotonic() < deadline:
-        time.sleep(0.05)
-    promote(FACE, registry["versions"]["shifted"], tracking_uri=registry["uri"])
-    for t in threads:
-        t.join()
+    responses = infer_under_load(server, astronaut, lambda: promote(FACE, registry["versions"]["shifted"],
+                                                                    tracking_uri=registry["uri"]),
+                                 part="face_mesh", new_version="2", promoted_after=promoted_after, limit=400,
+                                 seconds=90)
     import mlflow
 
     mlflow.set_tracking_uri(None)

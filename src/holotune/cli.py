@@ -23,6 +23,7 @@ import json
 import sys
 
 from holotune import __version__
+from holotune.gesture import SCORE_THRESHOLD
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -574,8 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{part}", metavar="MODEL", help=f"fine-tuned {part} model: .onnx file or models:/NAME@ALIAS")
     p.add_argument("--gesture", metavar="MODEL", help="landmark gesture head: gesture.onnx or "
                                                       "models:/holotune-gesture@ALIAS (adds left_gesture, right_gesture)")
-    p.add_argument("--gesture-threshold", type=float, default=0.5,
-                   help="score below which a hand's gesture is 'none' (default 0.5, MediaPipe's)")
+    p.add_argument("--gesture-threshold", type=float, default=SCORE_THRESHOLD,
+                   help=f"score below which a hand's gesture is 'none' (default {SCORE_THRESHOLD}, MediaPipe's)")
     p.set_defaults(func=_infer)
 
     data = sub.add_parser("data", help="check data before ingesting it")

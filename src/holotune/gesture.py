@@ -172,7 +172,8 @@ class GestureModel:
     """The landmark head on ONNX Runtime: (N, FEATURE_SIZE) hand features -> a :class:`Gesture` per hand.
 
     Args:
-        path: the exported ``gesture.onnx`` (or a folder holding exactly one ``.onnx``).
+        path: the exported ``gesture.onnx`` (a folder or an MLflow URI: resolve it first with
+            :func:`holotune.runtime.sessions.resolve_model_source`, as ``Holistic(gesture=...)`` does).
         threshold: the score threshold (default :data:`SCORE_THRESHOLD`).
 
     Raises:
@@ -183,11 +184,6 @@ class GestureModel:
         import onnxruntime as ort
 
         path = Path(path)
-        if path.is_dir():
-            found = sorted(path.rglob("*.onnx"))
-            if len(found) != 1:
-                raise GestureError(f"{path}: expected exactly one .onnx file in the folder, found {len(found)}")
-            path = found[0]
         if not path.is_file():
             raise GestureError(f"{path}: no such gesture model file")
         if not 0.0 <= threshold <= 1.0:

@@ -334,19 +334,14 @@ def write_gesture_card(path: Path, record: dict, metrics: dict | None) -> Path:
 
 
 def summary(record: dict) -> list[str]:
-    """The export stage's report lines for a :func:`release` record."""
-    size, latency = record["size_bytes"], record["latency_ms"]
+    """The export stage's report lines for a :func:`release` (or :func:`release_gesture_head`) record."""
+    size, latency, parity = record["size_bytes"], record["latency_ms"], record["parity"]["onnx_vs_torch"]
     if record["module"] == "gesture":
-        lines = [f"{record['onnx']}: ONNX vs torch max {record['parity']['onnx_vs_torch']['logits']:.2g}; size "
-                 f"{size['finetuned']:,} B; {latency['per_hand_ms']:.4f} ms per hand; classes {record['class_names']}"]
-        if record["registered"]:
-            r = record["registered"]
-            lines.append(f"registered {r['name']} version {r['version']} as @{r['alias']}; promote with "
-                         f"`holotune models promote {r['name']} {r['version']}`")
-        return lines
-    lines = [f"{record['onnx']}: ONNX vs torch max {max(record['parity']['onnx_vs_torch'].values()):.2g}; "
-             f"size {size['finetuned']:,} B (stock {size['stock']:,}); latency {latency['finetuned']:.2f} ms "
-             f"(stock {latency['stock']:.2f})"]
+        lines = [f"{record['onnx']}: ONNX vs torch max {parity['logits']:.2g}; size {size['finetuned']:,} B; "
+                 f"{latency['per_hand_ms']:.4f} ms per hand; classes {record['class_names']}"]
+    else:
+        lines = [f"{record['onnx']}: ONNX vs torch max {max(parity.values()):.2g}; size {size['finetuned']:,} B "
+                 f"(stock {size['stock']:,}); latency {latency['finetuned']:.2f} ms (stock {latency['stock']:.2f})"]
     if record["registered"]:
         r = record["registered"]
         lines.append(f"registered {r['name']} version {r['version']} as @{r['alias']}; promote with "

@@ -263,7 +263,7 @@ class ModelFollower:
         """Download (once), open and smoke-test version ``version`` of the landmark gesture head ``name``;
         its class names must equal the version's ``holotune.class_names`` tag."""
         target = self._download(name, version)
-        model = GestureModel(target, self.holistic.gesture_threshold)
+        model = GestureModel(resolve_model_source(target), self.holistic.gesture_threshold)
         tagged = self._tagged_classes(name, version)
         if tagged != model.class_names:
             raise ModelLoadError(f"class names {model.class_names} in the ONNX metadata, the version's tag "

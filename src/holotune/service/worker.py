@@ -72,8 +72,10 @@ def run_job(db_path: str, job_id: str) -> int:
                 result = json.loads(result_file.read_text())
             except ValueError:
                 result = {"unreadable": str(result_file)}
-        if store.finish(job_id, COMPLETED, returncode=0, result=result):
-            log.write(f"[holotune] job {job_id} completed\n".encode())
+        # The line goes first: a client that sees the status "completed" must find it in the log.
+        log.write(f"[holotune] job {job_id} completed\n".encode())
+        if not store.finish(job_id, COMPLETED, returncode=0, result=result):
+            log.write(f"[holotune] job {job_id} was cancelled as its last stage ended: it stays cancelled\n".encode())
     return 0
 
 

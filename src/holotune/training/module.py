@@ -90,12 +90,7 @@ class LandmarkLitModule(pl.LightningModule):
         self.save_hyperparameters({"module": module, **asdict(hparams),
                                    "class_names": list(classifier.class_names) if classifier else None})
         if classifier is not None:
-            from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
-
-            n = classifier.num_classes
-            self.val_accuracy = MulticlassAccuracy(n, average="micro")
-            self.val_f1 = MulticlassF1Score(n, average="macro")
-            self.val_confusion = MulticlassConfusionMatrix(n)
+            add_class_metrics(self, classifier.num_classes)
         # Full fine-tuning has no adapter to switch off: keep the stock network for distillation.
         self._stock = None
         if hparams.distill_weight > 0 and not hasattr(model, "disable_adapter"):
@@ -236,17 +231,34 @@ class LandmarkLitModule(pl.LightningModule):
             self.val_confusion.update(preds, target)
 
     def on_validation_epoch_end(self) -> None:
-        if self.classifier is None or not self.val_confusion.update_called:
-            return
-        # torchmetrics reduce across DDP ranks in compute().
-        self.log("val/accuracy", self.val_accuracy.compute())
-        self.log("val/macro_f1", self.val_f1.compute())
-        self.confusion_matrix = self.val_confusion.compute().cpu().tolist()  # rows: true class, cols: predicted
-        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
-            metric.reset()
+        if self.classifier is not None:
+            log_class_metrics(self)
 
     def configure_optimizers(self):
         return warmup_cosine_adamw(self, self.hp)
+
+
+def add_class_metrics(module: pl.LightningModule, num_classes: int) -> None:
+    """Give ``module`` validation accuracy, macro-F1 and a confusion matrix over ``num_classes`` classes."""
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+    module.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+    module.val_f1 = MulticlassF1Score(num_classes, average="macro")
+    module.val_confusion = MulticlassConfusionMatrix(num_classes)
+    module.confusion_matrix = None
+
+
+def log_class_metrics(module: pl.LightningModule) -> None:
+    """At a validation epoch's end: log ``val/accuracy`` and ``val/macro_f1``, keep ``confusion_matrix``
+    (rows: true class, columns: predicted), reset; nothing if no labelled sample was seen."""
+    if not module.val_confusion.update_called:
+        return
+    # torchmetrics reduce across DDP ranks in compute().
+    module.log("val/accuracy", module.val_accuracy.compute())
+    module.log("val/macro_f1", module.val_f1.compute())
+    module.confusion_matrix = module.val_confusion.compute().cpu().tolist()
+    for metric in (module.val_accuracy, module.val_f1, module.val_confusion):
+        metric.reset()
 
 
 def warmup_cosine_adamw(module: pl.LightningModule, hp: TrainHParams) -> dict:
@@ -281,15 +293,9 @@ class GestureLitModule(pl.LightningModule):
 
     def __init__(self, head: nn.Module, hparams: TrainHParams):
         super().__init__()
-        from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
-
         self.head, self.hp = head, hparams
         self.save_hyperparameters({**asdict(hparams), "class_names": list(head.class_names)})
-        n = head.num_classes
-        self.val_accuracy = MulticlassAccuracy(num_classes=n, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes=n, average="macro")
-        self.val_confusion = MulticlassConfusionMatrix(num_classes=n)
-        self.confusion_matrix: list[list[int]] | None = None
+        add_class_metrics(self, head.num_classes)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.head(features)
@@ -310,13 +316,7 @@ class GestureLitModule(pl.LightningModule):
             metric.update(logits, label)
 
     def on_validation_epoch_end(self) -> None:
-        if not self.val_confusion.update_called:
-            return
-        self.log("val/accuracy", self.val_accuracy.compute())
-        self.log("val/macro_f1", self.val_f1.compute())
-        self.confusion_matrix = self.val_confusion.compute().cpu().tolist()  # rows: true class, cols: predicted
-        for metric in (self.val_accuracy, self.val_f1, self.val_confusion):
-            metric.reset()
+        log_class_metrics(self)
 
     def configure_optimizers(self):
         return warmup_cosine_adamw(self, self.hp)
