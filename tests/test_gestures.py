@@ -204,6 +204,28 @@ def test_holistic_gives_each_found_hand_a_gesture_in_still_and_video_mode(landma
     assert result.left_gesture is None and result.right_gesture is None
 
 
+def test_the_landmark_head_runs_on_mediapipes_own_holistic_output(landmark_run, hand_frames):
+    import mediapipe as mp
+
+    from holotune.gesture import mediapipe_hands
+    from holotune.runtime import Holistic
+
+    model = GestureModel(landmark_run["record"]["onnx"])
+    frame = hand_frames[0]
+    with mp.solutions.holistic.Holistic(static_image_mode=True, model_complexity=1) as mediapipe:
+        theirs = model.classify(mediapipe_hands(mediapipe.process(frame)), (frame.shape[1], frame.shape[0]))
+    with Holistic(gesture=landmark_run["record"]["onnx"]) as holistic:
+        ours = holistic.process(frame)
+    compared = 0
+    for side in ("left", "right"):
+        mine = getattr(ours, f"{side}_gesture")
+        assert (mine is None) == (theirs[side] is None)  # the same hands found
+        if mine is not None:  # holotune's landmarks equal MediaPipe's to ~1e-3: the same decision
+            assert mine.label == theirs[side].label and abs(mine.score - theirs[side].score) < 0.05
+            compared += 1
+    assert compared >= 1
+
+
 def test_a_class_folder_dataset_runs_ingest_finetune_evaluate_export_serve(tmp_path, hand_frames):
     """Real hands in class folders (labelled by the teacher), through every stage to the runtime; images
     without a hand are quarantined with the reason and counted, and a class with no hand is an error."""

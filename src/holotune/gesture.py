@@ -118,6 +118,15 @@ def hand_features(points: np.ndarray, side: str, size: tuple[int, int]) -> np.nd
     return out
 
 
+def mediapipe_hands(results) -> dict[str, np.ndarray | None]:
+    """``{"left", "right"}`` -> (21, 3) landmarks or ``None`` from the results of MediaPipe's own Holistic
+    (``mediapipe.solutions.holistic.Holistic(...).process(image)``), for :meth:`GestureModel.classify`:
+    the landmark head runs on MediaPipe's output as on holotune's. Reads ``left_hand_landmarks`` and
+    ``right_hand_landmarks`` (the subject's hands, as holotune's ``left_hand`` / ``right_hand``)."""
+    return {side: None if hand is None else np.array([(p.x, p.y, p.z) for p in hand.landmark], np.float64)
+            for side, hand in (("left", results.left_hand_landmarks), ("right", results.right_hand_landmarks))}
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis of (..., C) logits, in float64."""
     z = np.exp(logits - logits.max(axis=-1, keepdims=True), dtype=np.float64)
