@@ -31,7 +31,6 @@ from holotune.gesture import (
     GestureError,
     GestureModel,
     decide,
-    metadata_class_names,
     softmax,
 )
 from holotune.landmarks import NUM_FACE, NUM_HAND, NUM_KEYPOINTS, NUM_POSE, PoseLandmark
@@ -226,7 +225,6 @@ class Holistic:
             else:
                 self._sessions[name] = open_stock(name, n_threads, outputs)
         self.gesture_threshold = float(gesture_threshold)
-        self._image_classes = {name: image_head_classes(session) for name, session in self._sessions.items()}
         self._gesture: GestureModel | None = None
         if gesture is not None:
             try:
@@ -253,9 +251,6 @@ class Holistic:
         missing = set(USED_OUTPUTS.get(name, session.spec.output_names)) - set(session.output_names)
         if missing:
             raise ValueError(f"the {name} session does not compute {sorted(missing)}, which Holistic reads")
-        classes = image_head_classes(session)
-        # One assignment each, classes first: a frame that reads the new session finds its class names.
-        self._image_classes = {**self._image_classes, name: classes}
         self._sessions[name] = session
 
     def set_gesture(self, model: GestureModel | None) -> None:
@@ -267,7 +262,7 @@ class Holistic:
         """The served gesture head's class names (landmark head first, else the hand model's image head)."""
         if self._gesture is not None:
             return list(self._gesture.class_names)
-        return self._image_classes.get("hand_landmark_full")
+        return self._sessions["hand_landmark_full"].gesture_classes
 
     def close(self) -> None:
         for pool in (self._pool, self._ahead):
@@ -310,7 +305,7 @@ class Holistic:
         face_points, hands = self.run_branches(face, hand, self.visible_sides(pose.landmarks))
         points = {side: None if out is None else out.points for side, out in hands.items()}
         gestures = self.gestures(points, {side: None if out is None else out.logits for side, out in hands.items()},
-                                 size, gesture)
+                                 size, gesture, sessions)
         return HolisticResult(pose=pose.landmarks, pose_world=pose.world, face=face_points,
                               left_hand=points.get("left"), right_hand=points.get("right"),
                               left_gesture=gestures.get("left"), right_gesture=gestures.get("right"))
@@ -346,12 +341,12 @@ class Holistic:
         """The current model sessions, by model name: one consistent set for one frame."""
         return dict(self._sessions)
 
-    def gesture_head(self) -> tuple[GestureModel | None, dict[str, list[str] | None]]:
-        """The current gesture heads, for one frame: the landmark head and the image heads' class names."""
-        return self._gesture, self._image_classes
+    def gesture_head(self) -> GestureModel | None:
+        """The current landmark gesture head, for one frame (an image head travels with its hand session)."""
+        return self._gesture
 
     def gestures(self, hands: dict[str, np.ndarray | None], logits: dict[str, np.ndarray | None],
-                 size: tuple[int, int], head) -> dict[str, Gesture | None]:
+                 size: tuple[int, int], head: GestureModel | None, sessions) -> dict[str, Gesture | None]:
         """A gesture per side: from the landmark head if one is served, else from the hand model's image
         head logits; ``None`` for a missing hand or when neither is served.
 
@@ -359,11 +354,11 @@ class Holistic:
             hands: side -> (21, 3) landmarks or ``None``.
             logits: side -> the image head's (C,) logits or ``None``.
             head: this frame's :meth:`gesture_head`.
+            sessions: this frame's :meth:`models` (the hand session's image head class names).
         """
-        model, image_classes = head
-        if model is not None:
-            return model.classify(hands, size)
-        classes = image_classes.get("hand_landmark_full")
+        if head is not None:
+            return head.classify(hands, size)
+        classes = sessions["hand_landmark_full"].gesture_classes
         return {side: None if points is None or logits.get(side) is None or classes is None
                 else decide(softmax(logits[side][None])[0], classes, self.gesture_threshold)
                 for side, points in hands.items()}
@@ -483,23 +478,9 @@ class Holistic:
 
 
 def image_head_classes(session: ModelSession) -> list[str] | None:
-    """The class names of a hand model's image gesture head (its ``gesture`` output), or ``None`` without one.
-
-    Raises:
-        ModelLoadError: a ``gesture`` output without class names, or with a width that does not match them.
-    """
-    if GESTURE_OUTPUT not in session.output_names:
-        return None
-    try:
-        names = metadata_class_names(session.metadata, str(session.path))
-    except GestureError as exc:
-        raise ModelLoadError(str(exc)) from None
-    width = session.output_shape(GESTURE_OUTPUT)[-1]
-    if width != len(names):
-        raise ModelLoadError(f"{session.path}: output {GESTURE_OUTPUT!r} has {width} classes, its metadata names "
-                             f"{len(names)}: {names}")
-    return names
-
+    """The class names of a hand model's image gesture head (its ``gesture`` output), or ``None`` without one;
+    checked when the session opened (:attr:`ModelSession.gesture_classes`)."""
+    return session.gesture_classes
 
 def hand_rect_from_pose(pose: np.ndarray, side: str, size: tuple[int, int]) -> Rect:
     """``HandDetectionsFromPoseToRectsCalculator``: a hand ROI from pose wrist, pinky and index.

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from holotune.gesture import GESTURE_OUTPUT, GestureError, metadata_class_names
 from holotune.models.spec import MODEL_SPECS, ModelSpec
 
 MEDIAPIPE_VERSION = "0.10.21"
@@ -109,6 +110,9 @@ class ModelSession:
 
     Attributes:
         metadata: the file's ONNX metadata properties (a gesture head's class names live there).
+        gesture_classes: the class names of the image gesture head (the optional ``gesture`` output)
+            when the session computes it, checked against the output's width; else ``None``. They
+            travel with the session, so a frame that reads a swapped-in model reads its classes too.
     """
 
     def __init__(self, spec: ModelSpec, path: str | os.PathLike, threads: int = 1, outputs: list[str] | None = None,
@@ -142,6 +146,20 @@ class ModelSession:
             self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelLoadError(f"{self.path}: ONNX Runtime cannot load it: {exc}") from exc
+        self.gesture_classes = self._gesture_classes()
+
+    def _gesture_classes(self) -> list[str] | None:
+        if GESTURE_OUTPUT not in self.output_names:
+            return None
+        try:
+            names = metadata_class_names(self.metadata, str(self.path))
+        except GestureError as exc:
+            raise ModelLoadError(str(exc)) from None
+        width = self.output_shape(GESTURE_OUTPUT)[-1]
+        if width != len(names):
+            raise ModelLoadError(f"{self.path}: output {GESTURE_OUTPUT!r} has {width} classes, its metadata names "
+                                 f"{len(names)}: {names}")
+        return names
 
     def output_shape(self, name: str) -> list[int | str]:
         """Output ``name``'s shape as the file declares it (symbolic dimensions as strings)."""

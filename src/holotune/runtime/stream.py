@@ -313,7 +313,7 @@ class HolisticStream:
                 ahead.cancel(side)
         face_points, hands = holistic.run_branches(face, hand, sides)
         points = {side: out[0] for side, out in hands.items()}
-        gestures = holistic.gestures(points, {side: out[1] for side, out in hands.items()}, size, gesture)
+        gestures = holistic.gestures(points, {side: out[1] for side, out in hands.items()}, size, gesture, sessions)
         return HolisticResult(pose=landmarks, pose_world=world, face=face_points, left_hand=points.get("left"),
                               right_hand=points.get("right"), left_gesture=gestures.get("left"),
                               right_gesture=gestures.get("right"))
