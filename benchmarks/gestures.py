@@ -19,7 +19,6 @@ slower than stock.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -29,8 +28,8 @@ import numpy as np
 import torch
 from report import ROOT, add_json_out, cpu_name, load_average, utc_now, write_json
 
-from holotune.export import WithGestureHead, export_gesture_head, export_onnx, set_metadata
-from holotune.gesture import CLASS_NAMES_KEY, FEATURE_SIZE, GESTURE_OUTPUT, INPUT_KIND_KEY, GestureModel
+from holotune.export import export_gesture_head, export_with_gesture_head
+from holotune.gesture import FEATURE_SIZE, GESTURE_OUTPUT, GestureModel
 from holotune.models import MODEL_SPECS, MODULE_SPECS, create_model
 from holotune.runtime.holistic import USED_OUTPUTS
 from holotune.runtime.latency import gesture_latency, onnx_latency
@@ -61,9 +60,7 @@ def main() -> None:
         stock = ensure_stock_models([name])[name]
         hand = create_model(name).eval()
         head = ClassHead(MODULE_SPECS["hands"].class_feature_width, CLASSES, MODULE_SPECS["hands"].class_feature).eval()
-        with_head = export_onnx(WithGestureHead(hand, head).eval(), scratch / "hand_gesture.onnx",
-                                input_shape=hand.input_shape, output_names=[*hand.spec.output_names, GESTURE_OUTPUT])
-        set_metadata(with_head, {CLASS_NAMES_KEY: json.dumps(CLASSES), INPUT_KIND_KEY: "image"})
+        with_head = export_with_gesture_head(hand, head, scratch / "hand_gesture.onnx")["path"]
         timed = onnx_latency({"stock": stock, "with_gesture": with_head}, MODEL_SPECS[name], runs=args.runs,
                              outputs=USED_OUTPUTS[name], optional_outputs=(GESTURE_OUTPUT,))
     ratio = timed["with_gesture"]["median_ms"] / timed["stock"]["median_ms"]

@@ -190,7 +190,7 @@ def _export_and_serve_image_head(model_dir, out_dir):
     from holotune.models.spec import MODEL_SPECS
     from holotune.release import release
     from holotune.runtime import Holistic
-    from holotune.runtime.holistic import OPTIONAL_OUTPUTS, image_head_classes
+    from holotune.runtime.holistic import OPTIONAL_OUTPUTS
     from holotune.runtime.sessions import ModelSession
 
     record = release(export_options(module="hands", model_dir=str(model_dir), out_dir=str(out_dir), register=False,
@@ -200,7 +200,7 @@ def _export_and_serve_image_head(model_dir, out_dir):
     assert [o.name for o in model.graph.output][-1] == "gesture"
     session = ModelSession(MODEL_SPECS["hand_landmark_full"], record["onnx"], 1, None,
                            OPTIONAL_OUTPUTS["hand_landmark_full"])
-    assert image_head_classes(session) == ["none", "palm"]
+    assert session.gesture_classes == ["none", "palm"]
     with Holistic(hands=record["onnx"]) as holistic:
         assert holistic.gesture_classes == ["none", "palm"]
 

@@ -8,6 +8,7 @@ fine-tuned export in for a stock one.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import warnings
 from pathlib import Path
@@ -94,22 +95,19 @@ def export_onnx(
     output_names = output_names or list(model.output_names)
     if opset < 18:
         raise ValueError(f"opset {opset} is too old: the dynamo exporter builds at 18 and cannot down-convert Pad")
-    net = exportable(model)
     example = torch.zeros((2, *input_shape), dtype=torch.float32)
-    dynamic = {"x": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
+    return _save_export(exportable(model), example, INPUT_NAME, output_names, path, opset, dynamic_batch)
+
+
+def _save_export(net: nn.Module, example: Tensor, input_name: str, output_names: list[str], path: Path,
+                 opset: int = 18, dynamic_batch: bool = True) -> Path:
+    """Export ``net(example)`` with the dynamo exporter (one input, batch dimension symbolic) to ``path``."""
+    arg = next(iter(inspect.signature(net.forward).parameters))  # dynamic_shapes is keyed by forward's argument
+    dynamic = {arg: {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            net,
-            (example,),
-            dynamo=True,
-            opset_version=opset,
-            input_names=[INPUT_NAME],
-            output_names=output_names,
-            dynamic_shapes=dynamic,
-            optimize=True,
-            verbose=False,
-        )
+        program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset, input_names=[input_name],
+                                    output_names=output_names, dynamic_shapes=dynamic, optimize=True, verbose=False)
     # The exporter annotates every node with its Python stack trace (absolute source paths, line
     # numbers): build-machine detail that made a merged export differ in size from the stock one
     # by a few KB and the same model's bytes depend on where and from which checkout it was built.
@@ -287,15 +285,7 @@ def export_gesture_head(head: nn.Module, path: str | Path, features, *, atol: fl
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     head = copy.deepcopy(head).eval()
-    with warnings.catch_warnings(), _quiet_exporter():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(head, (torch.zeros(2, FEATURE_SIZE),), dynamo=True, opset_version=18,
-                                    input_names=[FEATURES_INPUT], output_names=[LOGITS_OUTPUT],
-                                    dynamic_shapes={"features": {0: torch.export.Dim("batch", min=1, max=1024)}},
-                                    optimize=True, verbose=False)
-    for node in program.model.graph.all_nodes():
-        node.metadata_props.clear()
-    program.save(str(path))
+    _save_export(head, torch.zeros(2, FEATURE_SIZE), FEATURES_INPUT, [LOGITS_OUTPUT], path)
     set_metadata(path, {CLASS_NAMES_KEY: json.dumps(list(head.class_names)), INPUT_KIND_KEY: "landmarks",
                         FEATURE_VERSION_KEY: FEATURE_VERSION})
     features = np.ascontiguousarray(features, dtype=np.float32)

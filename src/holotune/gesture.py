@@ -127,10 +127,13 @@ def mediapipe_hands(results) -> dict[str, np.ndarray | None]:
             for side, hand in (("left", results.left_hand_landmarks), ("right", results.right_hand_landmarks))}
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis of (..., C) logits, in float64."""
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True), dtype=np.float64)
-    return z / z.sum(axis=-1, keepdims=True)
+def softmax(logits) -> list[float]:
+    """Softmax of one hand's (C,) logits (a sequence of floats), in plain Python: for a handful of classes
+    it is several times faster than numpy's per-call overhead, and the runtime calls it per hand."""
+    top = max(logits)
+    z = [math.exp(v - top) for v in logits]
+    total = sum(z)
+    return [v / total for v in z]
 
 
 def decide(probabilities: np.ndarray, class_names: list[str], threshold: float = SCORE_THRESHOLD) -> Gesture:
@@ -198,7 +201,13 @@ class GestureModel:
         if not 0.0 <= threshold <= 1.0:
             raise GestureError(f"threshold must be in [0, 1], got {threshold}")
         self.path, self.threshold = path, float(threshold)
-        metadata = read_metadata(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise GestureError(f"{path}: not a readable ONNX model: {exc}") from exc
+        metadata = self._session.get_modelmeta().custom_metadata_map  # the file is read once, by ONNX Runtime
         kind = metadata.get(INPUT_KIND_KEY)
         if kind != "landmarks":
             raise GestureError(f"{path}: {INPUT_KIND_KEY}={kind!r}: not a landmark gesture head (an image head is "
@@ -207,12 +216,6 @@ class GestureModel:
             raise GestureError(f"{path}: trained on hand features version {metadata.get(FEATURE_VERSION_KEY)!r}, "
                                f"this holotune computes version {FEATURE_VERSION!r}; re-train or re-export it")
         self.class_names = metadata_class_names(metadata, str(path))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise GestureError(f"{path}: ONNX Runtime cannot load it: {exc}") from exc
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or inputs[0].name != FEATURES_INPUT or inputs[0].shape[1:] != [FEATURE_SIZE]:
             got = [(i.name, i.shape) for i in inputs]
@@ -236,15 +239,5 @@ class GestureModel:
             for row, side in enumerate(found):
                 features[row] = hand_features(hands[side], side, size)
             for side, logits in zip(found, self.logits(features).tolist()):
-                out[side] = decide(_softmax_list(logits), self.class_names, self.threshold)
+                out[side] = decide(softmax(logits), self.class_names, self.threshold)
         return out
-
-
-def _softmax_list(logits: list[float]) -> list[float]:
-    """Softmax of one hand's logits in plain Python: for a handful of classes it is several times faster
-    than numpy's per-call overhead."""
-    top = max(logits)
-    z = [math.exp(v - top) for v in logits]
-    total = sum(z)
-    return [v / total for v in z]
-

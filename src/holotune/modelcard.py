@@ -2,7 +2,8 @@
 
 Sections: the model and where it is registered; the data (samples per split and condition, hash);
 the parameters; metrics before and after per split with 95 % intervals and the gate; parity (merge,
-ONNX vs torch); size and latency next to the stock model; pruning; limits.
+ONNX vs torch); size and latency next to the stock model; pruning; limits. A landmark gesture head
+gets a shorter card of its own (:func:`write_gesture_card`).
 """
 
 from __future__ import annotations
@@ -124,5 +125,33 @@ def write_model_card(path: str | os.PathLike, record: dict, metrics: dict | None
         "intervals, not only the point estimates.",
         "",
     ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def write_gesture_card(path: str | os.PathLike, record: dict, metrics: dict | None) -> Path:
+    """``MODEL_CARD.md`` of a landmark gesture head: classes, data, scores per condition, parity, size, latency."""
+    path = Path(path)
+    c = (metrics or {}).get("classification")
+    lines = [f"# holotune landmark gesture head ({len(record['class_names'])} classes)", "",
+             f"- ONNX: `{Path(record['onnx']).name}`: input `features` (N, 127) = `holotune.gesture.hand_features` of "
+             "Holistic's 21 hand landmarks, output `logits` (N, C); class names in the ONNX metadata. Serve it with "
+             "`Holistic(gesture=...)` or `holotune infer --gesture`; below a score of 0.5 a hand is `none`.",
+             f"- Classes (index order): {', '.join(record['class_names'])}.",
+             f"- Registered: {record['registered']['uri'] if record['registered'] else 'no'}.", ""]
+    if c:
+        share = metrics.get("synthetic", 0.0)
+        lines += [f"## Test split ({c['finetuned']['n']} hands; {100 * share:.0f} % synthetic)", "",
+                  f"Accuracy {100 * c['finetuned']['accuracy']:.1f} %, macro-F1 {100 * c['finetuned']['macro_f1']:.1f} %.", "",
+                  "| condition | hands | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {k} | {v['n']} | {100 * v['accuracy']:.1f} % | {100 * v['macro_f1']:.1f} % |"
+                  for k, v in c["conditions"].items()]
+        lines.append("")
+    latency = record["latency_ms"]
+    lines += ["## Parity, size, latency", "",
+              f"- ONNX Runtime vs torch: max |Δ logits| {record['parity']['onnx_vs_torch']['logits']:.2g} on "
+              f"{record['parity']['samples']} hands.",
+              f"- Size: {record['size_bytes']['finetuned']:,} B.",
+              f"- Latency (1 thread): {latency['per_hand_ms']:.4f} ms per hand (features + head, median).", ""]
     path.write_text("\n".join(lines))
     return path

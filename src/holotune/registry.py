@@ -157,26 +157,19 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
 
 def _image_head_tags(path: Path, module: str) -> dict[str, str]:
     """The class-name tags of a landmark model with an image gesture head (``{}`` without one)."""
-    import onnx
-
-    from holotune.gesture import GESTURE_OUTPUT, GestureError
-    from holotune.runtime.holistic import OPTIONAL_OUTPUTS, image_head_classes
+    from holotune.gesture import GESTURE_OUTPUT
+    from holotune.runtime.holistic import OPTIONAL_OUTPUTS
     from holotune.runtime.sessions import ModelLoadError, ModelSession
 
     model_name = MODULE_MODELS.get(module)
     if model_name is None or GESTURE_OUTPUT not in OPTIONAL_OUTPUTS.get(model_name, ()):
         return {}
-    try:
-        outputs = [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
-    except Exception as exc:
-        raise RegistryError(f"{path}: not a readable ONNX model: {exc}") from None
-    if GESTURE_OUTPUT not in outputs:
-        return {}
     try:  # the signature, the class names in the metadata and the output's width, checked together
-        session = ModelSession(MODEL_SPECS[model_name], path, 1, None, OPTIONAL_OUTPUTS[model_name])
-        classes = image_head_classes(session)
-    except (ModelLoadError, GestureError) as exc:
+        classes = ModelSession(MODEL_SPECS[model_name], path, 1, None, OPTIONAL_OUTPUTS[model_name]).gesture_classes
+    except ModelLoadError as exc:
         raise RegistryError(f"cannot register {path} as {registered_name(module)}: {exc}") from None
+    if classes is None:
+        return {}
     return {CLASS_NAMES_TAG: json.dumps(classes), INPUT_TAG: "image"}
 
 
@@ -278,6 +271,7 @@ def _onnx_class_names(name: str, version: str | int, tracking_uri: str | None) -
     import mlflow.artifacts
 
     from holotune.gesture import GestureError, metadata_class_names, read_metadata
+    from holotune.runtime.sessions import ModelLoadError, resolve_model_source
 
     uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="holotune-promote-") as tmp:
@@ -286,12 +280,9 @@ def _onnx_class_names(name: str, version: str | int, tracking_uri: str | None) -
                                                              registry_uri=tracking_uri))
         except Exception as exc:
             raise RegistryError(f"{uri}: cannot download it to check its class names: {exc}") from None
-        found = sorted(local.rglob("*.onnx")) if local.is_dir() else [local]
-        if len(found) != 1:
-            raise RegistryError(f"{uri}: expected exactly one .onnx file, found {len(found)}")
         try:
-            return metadata_class_names(read_metadata(found[0]), f"{name} version {version}")
-        except GestureError as exc:
+            return metadata_class_names(read_metadata(resolve_model_source(local)), f"{name} version {version}")
+        except (GestureError, ModelLoadError) as exc:
             raise RegistryError(f"{exc}; not promoted") from None
 
 

@@ -254,6 +254,7 @@ def release_gesture_head(options: ExportOptions) -> dict:
     from holotune.data.hands import load_hands
     from holotune.export import export_gesture_head
     from holotune.gesture import FEATURE_SIZE, GestureModel
+    from holotune.modelcard import write_gesture_card
     from holotune.runtime.latency import gesture_latency
     from holotune.training.gesture import GESTURE_FILE
     from holotune.training.heads import load_landmark_head
@@ -304,33 +305,6 @@ def release_gesture_head(options: ExportOptions) -> dict:
         attach_artifact(record["registered"]["name"], record["registered"]["version"], card, options.tracking_uri)
     (out_dir / "export.json").write_text(json.dumps(record, indent=2))
     return record
-
-
-def write_gesture_card(path: Path, record: dict, metrics: dict | None) -> Path:
-    """``MODEL_CARD.md`` of a landmark gesture head: classes, data, scores per condition, parity, size, latency."""
-    c = (metrics or {}).get("classification")
-    lines = [f"# holotune landmark gesture head ({len(record['class_names'])} classes)", "",
-             f"- ONNX: `{Path(record['onnx']).name}`: input `features` (N, 127) = `holotune.gesture.hand_features` of "
-             "Holistic's 21 hand landmarks, output `logits` (N, C); class names in the ONNX metadata. Serve it with "
-             "`Holistic(gesture=...)` or `holotune infer --gesture`; below a score of 0.5 a hand is `none`.",
-             f"- Classes (index order): {', '.join(record['class_names'])}.",
-             f"- Registered: {record['registered']['uri'] if record['registered'] else 'no'}.", ""]
-    if c:
-        share = metrics.get("synthetic", 0.0)
-        lines += [f"## Test split ({c['finetuned']['n']} hands; {100 * share:.0f} % synthetic)", "",
-                  f"Accuracy {100 * c['finetuned']['accuracy']:.1f} %, macro-F1 {100 * c['finetuned']['macro_f1']:.1f} %.", "",
-                  "| condition | hands | accuracy | macro-F1 |", "|---|---|---|---|"]
-        lines += [f"| {k} | {v['n']} | {100 * v['accuracy']:.1f} % | {100 * v['macro_f1']:.1f} % |"
-                  for k, v in c["conditions"].items()]
-        lines.append("")
-    latency = record["latency_ms"]
-    lines += ["## Parity, size, latency", "",
-              f"- ONNX Runtime vs torch: max |Δ logits| {record['parity']['onnx_vs_torch']['logits']:.2g} on "
-              f"{record['parity']['samples']} hands.",
-              f"- Size: {record['size_bytes']['finetuned']:,} B.",
-              f"- Latency (1 thread): {latency['per_hand_ms']:.4f} ms per hand (features + head, median).", ""]
-    path.write_text("\n".join(lines))
-    return path
 
 
 def summary(record: dict) -> list[str]:

@@ -32,6 +32,7 @@ class HandSamples:
         conditions: each sample's ``meta.condition`` (``clean`` where it has none).
         sample_ids: manifest sample ids.
         no_hand: labelled rows of the split without a fully labelled hand (not in the arrays).
+        synthetic: how many of the samples the manifest marks synthetic (``meta.synthetic``).
     """
 
     features: np.ndarray
@@ -40,6 +41,7 @@ class HandSamples:
     conditions: list[str] = field(default_factory=list)
     sample_ids: list[str] = field(default_factory=list)
     no_hand: int = 0
+    synthetic: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -56,7 +58,7 @@ def load_hands(manifest: str | Path, split: str, class_names: list[str]) -> Hand
     path = Path(manifest)
     if not path.is_file():
         raise HandDataError(f"{path}: no manifest (run the ingest stage)")
-    features, labels, sides, conditions, ids, no_hand = [], [], [], [], [], 0
+    features, labels, sides, conditions, ids, no_hand, synthetic = [], [], [], [], [], 0, 0
     for sample in read_manifest(path):
         if sample.split != split or sample.label is None:
             continue
@@ -74,8 +76,9 @@ def load_hands(manifest: str | Path, split: str, class_names: list[str]) -> Hand
         sides.append(side)
         conditions.append(str(sample.meta.get("condition", "clean")))
         ids.append(sample.sample_id)
+        synthetic += bool(sample.meta.get("synthetic"))
     return HandSamples(np.asarray(features, np.float32).reshape(-1, FEATURE_SIZE), np.asarray(labels, np.int64),
-                       sides, conditions, ids, no_hand)
+                       sides, conditions, ids, no_hand, synthetic)
 
 
 def pick_hand(keypoints: np.ndarray | None, mask: np.ndarray | None,

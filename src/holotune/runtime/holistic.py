@@ -360,7 +360,7 @@ class Holistic:
             return head.classify(hands, size)
         classes = sessions["hand_landmark_full"].gesture_classes
         return {side: None if points is None or logits.get(side) is None or classes is None
-                else decide(softmax(logits[side][None])[0], classes, self.gesture_threshold)
+                else decide(softmax(logits[side].tolist()), classes, self.gesture_threshold)
                 for side, points in hands.items()}
 
     def run_branches(self, face, hand, sides: list[str]) -> tuple[np.ndarray | None, dict[str, np.ndarray | None]]:
@@ -459,11 +459,6 @@ class Holistic:
         points = project_to_image(remove_letterbox(points, crop.padding), roi)
         return transform_rect(alignment_rect(points[0], points[1], -math.pi / 2, size), size, scale=1.0, shift_y=-0.1)
 
-    def hand_landmarks(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> np.ndarray | None:
-        """(21, 3) hand landmarks in ``roi``, or ``None`` when the hand presence is not above 0.5."""
-        out = self.hand_output(image, size, roi, sessions)
-        return None if out is None else out.points
-
     def hand_output(self, image: np.ndarray, size: tuple[int, int], roi: Rect, sessions) -> HandOutput | None:
         """The hand in ``roi``: landmarks and image-head gesture logits; ``None`` when its presence is not above 0.5."""
         pixels, crop = self._crop(image, roi, size, "hand_landmark_full")
@@ -476,11 +471,6 @@ class Holistic:
         logits = out[GESTURE_OUTPUT][0] if GESTURE_OUTPUT in out else None
         return HandOutput(project_to_image(remove_letterbox(points, crop.padding), roi).astype(np.float32), logits)
 
-
-def image_head_classes(session: ModelSession) -> list[str] | None:
-    """The class names of a hand model's image gesture head (its ``gesture`` output), or ``None`` without one;
-    checked when the session opened (:attr:`ModelSession.gesture_classes`)."""
-    return session.gesture_classes
 
 def hand_rect_from_pose(pose: np.ndarray, side: str, size: tuple[int, int]) -> Rect:
     """``HandDetectionsFromPoseToRectsCalculator``: a hand ROI from pose wrist, pinky and index.

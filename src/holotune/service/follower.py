@@ -33,7 +33,7 @@ from holotune.gesture import FEATURE_SIZE, GESTURE_OUTPUT, GestureError, Gesture
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
 from holotune.registry import GESTURE, RegistryError, connect, registered_name, version_class_names
 from holotune.runtime import Holistic, ModelLoadError, ModelSession
-from holotune.runtime.holistic import OPTIONAL_OUTPUTS, POSE_STAGE_MODELS, USED_OUTPUTS, image_head_classes
+from holotune.runtime.holistic import OPTIONAL_OUTPUTS, POSE_STAGE_MODELS, USED_OUTPUTS
 from holotune.runtime.sessions import resolve_model_source
 
 log = logging.getLogger("holotune.service")
@@ -119,7 +119,7 @@ def smoke_test(session: ModelSession) -> None:
     except Exception as exc:  # ONNX Runtime raises its own types
         raise ModelLoadError(f"smoke inference failed: {exc}") from exc
     shapes = {o.name: tuple(o.shape) for o in spec.outputs}
-    classes = image_head_classes(session)
+    classes = session.gesture_classes
     if classes is not None:
         shapes[GESTURE_OUTPUT] = (len(classes),)
     for name, value in outputs.items():
@@ -212,7 +212,7 @@ class ModelFollower:
                 classes = model.class_names
             else:
                 model = self._open(part, state.registered_model, version)
-                classes = image_head_classes(model)
+                classes = model.gesture_classes
         except (ModelLoadError, GestureError, RegistryError, ValueError, OSError) as exc:
             old = state.version or ("no gesture head" if part == GESTURE else "the stock export")
             state.error = f"version {version} not served (still serving {old}): {exc}"
@@ -251,7 +251,7 @@ class ModelFollower:
         threads = self.pose_threads if model_name in POSE_STAGE_MODELS else 1
         session = ModelSession(MODEL_SPECS[model_name], resolve_model_source(target), threads,
                                USED_OUTPUTS.get(model_name), OPTIONAL_OUTPUTS.get(model_name, ()))
-        classes = image_head_classes(session)
+        classes = session.gesture_classes
         tagged = self._tagged_classes(name, version)
         if classes is not None and tagged is not None and classes != tagged:
             raise ModelLoadError(f"its '{GESTURE_OUTPUT}' head has class names {classes} in the ONNX metadata, "
