@@ -329,3 +329,40 @@ def test_the_image_head_trains_on_real_hands_and_serves_from_the_hand_model(tmp_
             gesture = getattr(result, f"{side}_gesture")
             assert (gesture is None) == (getattr(result, f"{side}_hand") is None)
             assert gesture is None or gesture.label in ("none", "chin")
+
+
+def test_landmarks_only_rows_are_checked_and_never_reach_the_tfrecord_stage(tmp_path):
+    """A gestures row without the image size is quarantined with the reason; image-less rows stop the
+    tfrecord stage with a message naming the row; a class with no training hand stops the landmark head."""
+    from stage_options import hparams, ingest_options, model_options, run_options, shard_options
+
+    from holotune.data.ingest import Source, ingest
+    from holotune.data.shards import write_dataset_shards
+    from holotune.training.finetune import FinetuneConfigError, finetune
+
+    gesture_data = {"seed": 0, "hands": 4, "poses_per_condition": 1, "class_names": ["none", "closed_fist"],
+                    "left_fraction": 0.5, "width": 640, "height": 480}
+    report = ingest(ingest_options([Source("gestures", str(tmp_path / "interim" / "poses"))], tmp_path / "interim",
+                                   class_names=("none", "closed_fist"), gesture_data=gesture_data))
+    assert report.counts == {"in": 24, "kept": 24, "quarantined": 0}
+    # The same row as the gestures source yields it, without the image width: refused, naming the field.
+    from holotune.data.ingest import _Candidate, _to_sample
+    from holotune.data.validation import SampleError
+
+    row = json.loads((tmp_path / "interim" / "poses" / "labels.jsonl").read_text().splitlines()[0])
+    meta = {k: v for k, v in row.items() if k not in ("keypoints", "mask", "label_name", "group", "width")}
+    candidate = _Candidate("gestures:x", "labels.jsonl", 1, keypoints=row["keypoints"], mask=row["mask"],
+                           label_name=row["label_name"], meta=meta, landmarks_only=True)
+    options = ingest_options([], tmp_path / "x", class_names=("none", "closed_fist"))
+    with pytest.raises(SampleError, match=r"width: a landmarks-only row needs the image's width in pixels, got None"):
+        _to_sample(candidate, options, None)
+    manifest = tmp_path / "interim" / "manifest.jsonl"
+    with pytest.raises(ValueError, match=r"manifest.jsonl line 1: sample \w+ \(gestures:.*\) has no image: "
+                                         r"landmarks-only data"):
+        write_dataset_shards(shard_options(manifest, tmp_path / "shards"))
+    model = model_options(module="hands", task_type="classification", task_input="landmarks",
+                          class_names=("none", "closed_fist", "victory"), num_classes=3)
+    run = run_options(manifest=str(manifest), out_dir=str(tmp_path / "model"), checkpoint_dir=str(tmp_path / "ckpt"),
+                      tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", tensorboard_dir=str(tmp_path / "tb"))
+    with pytest.raises(FinetuneConfigError, match=r"no training hand for class\(es\) \['victory'\]"):
+        finetune(model, hparams(epochs=1), run)

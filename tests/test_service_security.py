@@ -123,6 +123,11 @@ def test_checkpoint_dir_traversal_is_refused(http, server, layout, value, reason
     ({"module": "hands", "task_type": "classification", "class_names": ["fist", "pa'lm"]}, ("class_names", 1),
      "should match pattern"),
     ({"num_classes": 3}, ("num_classes",), "only for task_type='classification'"),
+    ({"module": "hands", "task_type": "classification", "class_names": ["fist", "none"]}, ("class_names",),
+     "the first class must be 'none', the background class"),
+    ({"task_input": "landmarks"}, ("task_input",), "task_input is only for task_type='classification'"),
+    ({"module": "hands", "task_type": "classification", "class_names": ["none", "a"], "task_input": "pixels"},
+     ("task_input",), "Input should be 'image' or 'landmarks'"),
     ({"max_time": "10 minutes"}, ("max_time",), "should match pattern"),
     ({"dataset_path": "data/notes.txt"}, ("dataset_path",), "no such file"),
 ])
