@@ -9,7 +9,11 @@ Placements, per fine-tuning module (face_mesh, hands, pose), from the model's ow
 * ``head``: the final layer of each trained head (landmarks and presence), as the original API does;
 * ``branch``: every non-depthwise conv / linear of those heads' exclusive branches (for face_mesh
   the 15-layer mesh branch and the 9-layer flag branch; for hands and pose a head *is* its branch);
-* ``trunk``: every non-depthwise conv / linear on the path from the input to those outputs.
+* ``trunk``: every non-depthwise conv / linear on the path from the input to those outputs, except
+  the layers that also feed an output the module keeps stock (``ModuleSpec.stock_outputs``). For
+  pose that is the 14-layer regression encoder (``conv2d_35`` .. ``conv2d_46`` and the two heads):
+  the heatmap the runtime refines landmarks with and the segmentation stay bit-identical to stock,
+  and training never back-propagates into the 128x128 and 64x64 layers (7x faster per step).
 """
 
 from __future__ import annotations
@@ -57,17 +61,19 @@ def can_adapt(layer: nn.Module) -> bool:
 def placement_targets(model: nn.Module, module: str, placement: str) -> list[str]:
     """Layer names a placement preset adapts on ``model`` (a stock :class:`TFLiteModule`)."""
     try:
-        outputs = get_module(module).trained_outputs
+        spec = get_module(module)
     except UnknownModuleError as error:
         raise AdapterError(str(error)) from None
     if placement not in PLACEMENTS:
         raise AdapterError(f"unknown lora_placement {placement!r}; one of {list(PLACEMENTS)}")
+    outputs = spec.trained_outputs
     if placement == "head":
         names = [model.head_layers[o][-1] for o in outputs]
     elif placement == "branch":
         names = [n for o in outputs for n in model.head_layers[o]]
     else:
-        names = model.layers_feeding(list(outputs))
+        kept = set(model.layers_feeding(list(spec.stock_outputs))) if spec.stock_outputs else set()
+        names = [n for n in model.layers_feeding(list(outputs)) if n not in kept]
     return [n for n in names if can_adapt(getattr(model, n))]
 
 

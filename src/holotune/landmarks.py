@@ -472,6 +472,36 @@ def _pose_flip_pairs() -> tuple[tuple[int, int], ...]:
 POSE_FLIP_PAIRS: tuple[tuple[int, int], ...] = _pose_flip_pairs()
 """The 16 (left, right) :class:`PoseLandmark` index pairs that swap under a horizontal flip."""
 
+POSE_BODY_RADIUS_TORSOS = 1.85
+"""The stock pose model's body-circle radius (auxiliary landmark 34 to 33) in torso lengths (hip
+midpoint to shoulder midpoint): median 1.85 (1.70-2.26) over 26 real photographs of people
+(``docs/mediapipe_holistic.md`` §9.4); landmark 34 lies along the hips -> shoulders direction (within 2.5°)."""
+
+
+def pose_auxiliary_points(pose):
+    """MediaPipe's two pose auxiliary landmarks from the 33 body landmarks.
+
+    33 is the hip centre (the hip midpoint, within 3 % of a torso length in the stock model's output);
+    34 is the body-circle point, :data:`POSE_BODY_RADIUS_TORSOS` torso lengths from it towards the
+    shoulder midpoint. The next frame's pose ROI is built from these two points in video mode.
+
+    Args:
+        pose: (..., 33, >=2) landmarks in units that are the same along x and y (pixels, or a square
+            crop's normalized coordinates); numpy array or torch tensor.
+
+    Returns:
+        (..., 2, 2) x, y of landmarks 33 and 34, the same type as ``pose``.
+    """
+    hips = (pose[..., PoseLandmark.LEFT_HIP, :2] + pose[..., PoseLandmark.RIGHT_HIP, :2]) / 2
+    shoulders = (pose[..., PoseLandmark.LEFT_SHOULDER, :2] + pose[..., PoseLandmark.RIGHT_SHOULDER, :2]) / 2
+    circle = hips + POSE_BODY_RADIUS_TORSOS * (shoulders - hips)
+    if isinstance(pose, np.ndarray):
+        return np.stack([hips, circle], -2)
+    import torch  # a tensor: torch is already loaded by whoever made it (the runtime never gets here)
+
+    return torch.stack([hips, circle], -2)
+
+
 # Derived from MediaPipe's canonical face mesh (mediapipe/modules/face_geometry/data/
 # canonical_face_model.obj in the MediaPipe repository; the wheel does not ship it; Apache 2.0 as
 # above): mirror each vertex's x and take the nearest vertex. The mesh is exactly symmetric: every

@@ -6,9 +6,10 @@ fine-tuned model sees crops framed as it will be fed at run time:
 * face: bounding box of the 468 points, rotated so landmark 33 -> 263 is level, square, x1.5;
 * hand: ``HandLandmarksToRect`` on the 12-point palm subset, rotated so wrist -> middle of
   (index, ring, middle MCPs) points up, x2.0, shifted up 0.1, square;
-* pose: centred between the hips, rotated so hips -> shoulders points up, sized to enclose every
-  labelled point (the detector's circumscribing circle), x1.25, square. An approximation: MediaPipe
-  tracks the pose from its auxiliary landmarks, which labels do not have (``docs/mediapipe_holistic.md`` §9.4).
+* pose: MediaPipe's tracking ROI (``pose_rect_from_keypoints``: centre at auxiliary landmark 33,
+  rotated and sized by the body-circle point 34, x1.25, square), with the two auxiliary landmarks,
+  which labels do not have, derived from the hips and shoulders as the stock model places them
+  (:func:`holotune.landmarks.pose_auxiliary_points`; ``docs/mediapipe_holistic.md`` §9.4).
 """
 
 from __future__ import annotations
@@ -17,26 +18,19 @@ import math
 
 import numpy as np
 
-from holotune.landmarks import PARTS, PoseLandmark
+from holotune.landmarks import PARTS, PoseLandmark, pose_auxiliary_points
 from holotune.models.spec import get_module
-from holotune.runtime.geometry import Rect, crop_image, normalize_radians, pad_roi, rotation_between, transform_rect
-from holotune.runtime.tracking import POSE_ROI_SCALE, face_tracking_rect, hand_tracking_rect
+from holotune.runtime.geometry import Rect, crop_image, pad_roi
+from holotune.runtime.tracking import face_tracking_rect, hand_tracking_rect, pose_rect_from_keypoints
 
 _POSE_CORE = (PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
 
 
-def pose_roi(pose: np.ndarray, visible: np.ndarray, size: tuple[int, int]) -> Rect:
-    """Pose ROI from (33, >=2) normalized pose landmarks and a (33,) bool of labelled points."""
-    w_img, h_img = size
-    pts = pose[:, :2].astype(np.float64)
-    hips = (pts[PoseLandmark.LEFT_HIP] + pts[PoseLandmark.RIGHT_HIP]) / 2
-    shoulders = (pts[PoseLandmark.LEFT_SHOULDER] + pts[PoseLandmark.RIGHT_SHOULDER]) / 2
-    rotation = rotation_between(hips, shoulders, math.pi / 2, size)
-    px = (pts[visible] - hips) * (w_img, h_img)
-    radius = float(np.sqrt((px**2).sum(axis=1)).max()) if len(px) else 0.0
-    side = 2.0 * max(radius, 1.0)
-    return transform_rect(Rect(float(hips[0]), float(hips[1]), side / w_img, side / h_img,
-                               normalize_radians(rotation)), size, scale=POSE_ROI_SCALE)
+def pose_roi(pose: np.ndarray, size: tuple[int, int]) -> Rect:
+    """MediaPipe's pose tracking ROI from (33, >=2) normalized landmarks (hips and shoulders labelled)."""
+    scale = np.array(size, np.float64)
+    auxiliary = pose_auxiliary_points(pose[:, :2].astype(np.float64) * scale) / scale
+    return pose_rect_from_keypoints(auxiliary[0], auxiliary[1], size)
 
 
 def part_roi(rule: str, points: np.ndarray, labelled: np.ndarray, size: tuple[int, int]) -> Rect | None:
@@ -46,7 +40,7 @@ def part_roi(rule: str, points: np.ndarray, labelled: np.ndarray, size: tuple[in
     """
     if rule == "pose":
         if labelled[list(_POSE_CORE)].all() and labelled.mean() >= 0.5:
-            return pose_roi(points, labelled, size)
+            return pose_roi(points, size)
         return None
     if not labelled.all():
         return None

@@ -215,6 +215,12 @@ class ModuleSpec:
         class_feature: the trunk tensor a gesture (classification) head reads, or ``None`` if the
             module takes no class head.
         class_feature_width: that tensor's channels.
+        stock_outputs: outputs fine-tuning keeps bit-identical to stock: no adapted layer feeds them
+            (pose: the heatmap the runtime refines landmarks with, and the segmentation mask).
+        auxiliary_points: rows after the ``num_points`` landmarks in ``landmark_output`` that the
+            runtime reads (pose: 33 = hip centre and 34 = body-circle point, the next frame's ROI
+            source in video mode), trained on targets derived from the labels
+            (:func:`holotune.landmarks.pose_auxiliary_points`).
     """
 
     name: str
@@ -233,6 +239,8 @@ class ModuleSpec:
     z_normalize: float = 1.0
     class_feature: str | None = None
     class_feature_width: int | None = None
+    stock_outputs: tuple[str, ...] = ()
+    auxiliary_points: int = 0
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -268,6 +276,7 @@ MODULE_SPECS: dict[str, ModuleSpec] = {
             name="pose", model="pose_landmark_full", parts=("pose",), num_points=NUM_POSE, point_dims=5,
             presence_output="pose_flag", presence_is_logit=False, roi="pose", nme_points=None,
             pck=True, landmark_names=PoseLandmark, connections=POSE_CONNECTIONS,
+            stock_outputs=("heatmap", "segmentation"), auxiliary_points=2,
         ),
     )
 }

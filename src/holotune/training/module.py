@@ -3,6 +3,9 @@
 Loss per batch, in crop-normalized units (see :mod:`holotune.training.outputs`):
 
 * landmarks: mean over labelled points of the xy Euclidean error plus ``z_weight`` x |dz|;
+* auxiliary (pose): the two auxiliary landmarks the runtime tracks the next frame's ROI from, against
+  the points MediaPipe's stock model puts them at, derived from the labelled hips and shoulders
+  (:func:`holotune.landmarks.pose_auxiliary_points`), so tracking follows the fine-tuned landmarks;
 * presence: BCE on the presence/flag head, target 1 (every training sample shows the part);
 * self-distillation (the forgetting guard): on reference-domain (clean) samples, the same landmark
   loss against the stock model's own prediction on the same crop, weighted ``distill_weight``.
@@ -26,9 +29,12 @@ from torch import Tensor, nn
 
 from holotune.adapters import trainable_trunk_layers
 from holotune.evaluation.metrics import nme
+from holotune.landmarks import PoseLandmark, pose_auxiliary_points
 from holotune.models.spec import get_module
 from holotune.training.heads import ClassHead
-from holotune.training.outputs import decode_landmarks, presence_logit
+from holotune.training.outputs import decode_auxiliary, decode_landmarks, presence_logit
+
+_TORSO = (PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP, PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +74,15 @@ def landmark_loss(pred: Tensor, target: Tensor, mask: Tensor, z_weight: float) -
     z = (pred[..., 2] - target[..., 2]).abs()
     per_point = (xy + z_weight * z) * mask
     return per_point.sum() / mask.sum().clamp_min(1.0)
+
+
+def auxiliary_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean xy error of (N, 2, 2) predicted pose auxiliary landmarks against those derived from the
+    (N, 33, 3) labels, over samples whose hips and shoulders are labelled ((N, 33) ``mask``). Crops are
+    square, so crop-normalized x and y share one unit, as the derivation needs."""
+    labelled = (mask[:, list(_TORSO)] > 0).all(dim=1).float()
+    error = torch.linalg.vector_norm(pred - pose_auxiliary_points(target[..., :2]), dim=-1).mean(dim=1)
+    return (error * labelled).sum() / labelled.sum().clamp_min(1.0)
 
 
 class LandmarkLitModule(pl.LightningModule):
@@ -159,6 +174,10 @@ class LandmarkLitModule(pl.LightningModule):
         logit = presence_logit(self.module_name, outputs)
         # Labelled crops are present (1); negative crops (no part in view) are not (0).
         present = batch.get("present", torch.ones_like(logit))
+        if get_module(self.module_name).auxiliary_points:
+            shown = present > 0
+            losses["auxiliary"] = auxiliary_loss(decode_auxiliary(self.module_name, outputs)[shown],
+                                                 batch["target"][shown], batch["mask"][shown])
         losses["presence"] = F.binary_cross_entropy_with_logits(logit, present)
         ref = (batch["reference"] > 0) & (present > 0)
         if self.hp.distill_weight > 0 and ref.any():
@@ -170,6 +189,8 @@ class LandmarkLitModule(pl.LightningModule):
         # The objective checkpoints are selected on: everything but the presence term, whose BCE on
         # negative crops saturates once the head is confident and would pick epoch 0 every time.
         losses["objective"] = losses["landmarks"] + self.hp.distill_weight * losses["distill"]
+        if "auxiliary" in losses:
+            losses["objective"] = losses["objective"] + losses["auxiliary"]
         losses["loss"] = losses["objective"] + self.hp.presence_weight * losses["presence"]
         if self.classifier is not None:
             labelled = batch["label"] >= 0
@@ -201,7 +222,7 @@ class LandmarkLitModule(pl.LightningModule):
         losses = self._losses(batch)
         n = batch["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
-        for key in ("landmarks", "presence", "distill", "nme", "presence_rate", "class"):
+        for key in ("landmarks", "auxiliary", "presence", "distill", "nme", "presence_rate", "class"):
             if key in losses:  # the same keys on every rank and step: safe to sync across DDP ranks
                 weight = losses["positives"] if key in ("nme", "presence_rate") else n
                 self.log(f"train/{key}", losses[key], on_step=False, on_epoch=True, batch_size=weight,

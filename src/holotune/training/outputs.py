@@ -30,6 +30,14 @@ def decode_landmarks(module: str, outputs: tuple[Tensor, ...]) -> Tensor:
     return raw / scale
 
 
+def decode_auxiliary(module: str, outputs: tuple[Tensor, ...]) -> Tensor:
+    """(N, A, 2) crop-normalized x, y of the module's auxiliary landmarks (pose: 33 and 34); A may be 0."""
+    spec = get_module(module)
+    h, w = spec.model_spec.input_size
+    raw = outputs[output_index(module, spec.landmark_output)].reshape(outputs[0].shape[0], -1, spec.point_dims)
+    return raw[:, spec.num_points : spec.num_points + spec.auxiliary_points, :2] / raw.new_tensor([w, h])
+
+
 def presence_logit(module: str, outputs: tuple[Tensor, ...]) -> Tensor:
     """(N,) presence logit."""
     spec = get_module(module)
