@@ -80,8 +80,9 @@ def test_merged_pose_model_keeps_the_stock_heatmap_and_segmentation_exactly(phot
 
 def _crop_points(model, image, pose, seed):
     """One jittered pose crop: the model's raw and heatmap-refined points and the label, crop-normalized (33, 2)."""
-    from holotune.data.augment import jitter_rect
     from stage_options import augment
+
+    from holotune.data.augment import jitter_rect
 
     size = (image.shape[1], image.shape[0])
     keypoints = np.zeros((543, 3))

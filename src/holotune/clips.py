@@ -184,3 +184,41 @@ def jitter_px(points: list[np.ndarray | None], path: CameraPath, rows: slice | l
     if not values.size:
         return float("nan"), 0
     return float(np.sqrt(np.mean(values))), triples
+
+
+def film_lowres(photo: np.ndarray, path: CameraPath, upscale: int = 1) -> np.ndarray:
+    """Render ``path`` over ``photo`` as a low-resolution camera would, then upscale the frames.
+
+    Where the camera's pixels are larger than the photo's (zoom < 1), :func:`film`'s bilinear
+    sampling would alias (a camera pixel averages the light over its area): the photo is first
+    shrunk by area averaging (``cv2.INTER_AREA``) to the clip's largest zoom, and filmed from there
+    (the remaining zoom <= 1 of that shrunk photo). ``upscale`` > 1 then enlarges each frame by that
+    integer factor (``cv2.INTER_LINEAR``), as a low-resolution camera's output upscaled for display or
+    processing.
+
+    Normalized coordinates are the same in the low-resolution and the upscaled frames, so
+    :func:`jitter_px` with ``path`` measures in the low-resolution camera's pixels.
+
+    Returns:
+        (T, h·upscale, w·upscale, 3) uint8 frames, ``(w, h) = path.size``.
+    """
+    if upscale < 1:
+        raise ValueError(f"upscale must be an integer >= 1, got {upscale}")
+    shrink = float(min(1.0, np.max(path.zoom)))
+    if shrink < 1.0:
+        # fx = fy: the same exact scale on both axes (the output size is rounded, the mapping is not).
+        small = cv2.resize(photo, (0, 0), fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        # Pixel centres: photo pixel i lands at s·i + (s − 1)/2 in the shrunk photo.
+        centre = path.centre * shrink + (shrink - 1) / 2
+        frames = film(small, CameraPath(centre, path.zoom / shrink, path.shake, path.size))
+    else:
+        frames = film(photo, path)
+    return frames if upscale == 1 else np.stack([upscale_frame(f, upscale) for f in frames])
+
+
+def upscale_frame(frame: np.ndarray, factor: int) -> np.ndarray:
+    """(h, w, 3) -> (h·factor, w·factor, 3), bilinear (``cv2.INTER_LINEAR``); ``factor`` 1 returns ``frame``."""
+    if factor == 1:
+        return frame
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, (w * factor, h * factor), interpolation=cv2.INTER_LINEAR)

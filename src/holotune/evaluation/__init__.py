@@ -4,6 +4,8 @@
 * :mod:`~holotune.evaluation.scoring`: per-sample scores of a model on a split (:func:`score_model`);
 * :mod:`~holotune.evaluation.comparison`: baseline vs fine-tuned per condition, bootstrap intervals
   over test identities, the regression gate;
+* :mod:`~holotune.evaluation.jitter`: pose stability in video mode at low resolution, stock vs
+  fine-tuned (the ``jitter`` section of ``metrics.json`` for ``pose``);
 * :mod:`~holotune.evaluation.report`: the ``evaluate`` stage (``reports/metrics.json``, plots, overlays).
 
 Never imports Lightning or Hydra.
@@ -17,6 +19,9 @@ _EXPORTS = {
     "EvaluateOptions": "holotune.evaluation.report",
     "evaluate": "holotune.evaluation.report",
     "RegressionGateError": "holotune.evaluation.comparison",
+    "JitterOptions": "holotune.evaluation.jitter",
+    "evaluate_jitter": "holotune.evaluation.jitter",
+    "pose_jitter": "holotune.evaluation.jitter",
 }
 
 

@@ -11,6 +11,10 @@ Writes under ``EvaluateOptions.out_dir`` (``reports/``):
 * ``overlays/``: before/after drawings of a few test crops (per condition, the crop with the median
   stock error, so the pictures are typical rather than picked for the fine-tuned model).
 
+For ``pose``, ``metrics.json`` also holds ``jitter`` (``evaluate.jitter``, :mod:`~holotune.evaluation.jitter`):
+stock and fine-tuned in Holistic's video mode on low-resolution clips (test people under a known
+camera motion, and real videos), the RMS acceleration of the visible landmarks in px and % of the torso.
+
 The gate: if the fine-tuned model is worse than stock on the reference split (or on the reference
 split of any domain with ``domain_gate_min_identities`` test people) by more than ``tolerance_pct``,
 :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after* everything is written
@@ -30,6 +34,7 @@ import numpy as np
 from holotune.evaluation.comparison import RegressionGateError, check_gate, compare_scores, condition_splits
 from holotune.evaluation.gestures import confusion_rows as gesture_confusion_rows
 from holotune.evaluation.gestures import gesture_report
+from holotune.evaluation.jitter import JitterOptions, check_options, evaluate_jitter, summary_line
 from holotune.evaluation.plots import draw_comparison, read_training_curves, write_plots
 from holotune.evaluation.scoring import (
     RoiJitter,
@@ -73,6 +78,8 @@ class EvaluateOptions:
         roi_jitter: the tracking-ROI error every evaluation crop carries (:class:`RoiJitter`; its
             ``seed`` is ``seed``); ``CENTRED`` scores label-centred crops.
         overlays: overlay images per condition.
+        jitter: ``pose`` only: the video-mode jitter of stock and fine-tuned at low resolution
+            (:class:`~holotune.evaluation.jitter.JitterOptions`; ``enabled: false`` skips it).
         seed: bootstrap seed.
         batch_size: inference batch.
     """
@@ -95,6 +102,7 @@ class EvaluateOptions:
     bootstrap: int
     roi_jitter: RoiJitter
     overlays: int
+    jitter: JitterOptions
     seed: int
     batch_size: int = 32
 
@@ -111,6 +119,7 @@ def _check(options: EvaluateOptions) -> None:
         raise ValueError(f"evaluate.tolerance_pct must be >= 0, got {options.tolerance_pct}")
     if options.bootstrap < 100:
         raise ValueError(f"evaluate.bootstrap must be >= 100 resamples, got {options.bootstrap}")
+    check_options(options.jitter)
 
 
 def evaluate(options: EvaluateOptions) -> dict:
@@ -191,6 +200,8 @@ def evaluate(options: EvaluateOptions) -> dict:
         metrics["classification"] = gesture_report(labels, predicted, [c for c, keep in zip(tuned.conditions, labelled)
                                                                        if keep], classifier.class_names)
         confusion_rows = gesture_confusion_rows(labels, predicted, classifier.class_names)
+    if options.module == "pose" and options.jitter.enabled:
+        metrics["jitter"] = evaluate_jitter(options.jitter, options.manifest, options.model)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=True))
@@ -259,5 +270,7 @@ def summary(metrics: dict) -> list[str]:
             d = s["delta"]
             lines.append(f"{name}: NME {s['baseline']['nme']:.3f}% -> {s['finetuned']['nme']:.3f}% "
                          f"({d['nme_pct']:+.1f}% [{d['nme_pct_ci95_low']:+.1f}, {d['nme_pct_ci95_high']:+.1f}])")
+    if metrics.get("jitter"):
+        lines.append(summary_line(metrics["jitter"]))
     lines.append(f"gate {'passed' if metrics['gate']['passed'] else 'FAILED (allowed)'}: {metrics['gate']['message']}")
     return lines
