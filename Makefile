@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/prune.py
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/gestures.py
+	$(PY) benchmarks/pose.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

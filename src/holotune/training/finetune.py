@@ -202,6 +202,8 @@ def check_config(model: ModelOptions, hparams: TrainHParams, run: RunOptions) ->
         raise FinetuneConfigError(f"validation_split must be in (0, 1) or null, got {run.validation_split}")
     if hparams.gradient_clip < 0:
         raise FinetuneConfigError(f"gradient_clip must be >= 0, got {hparams.gradient_clip}")
+    if hparams.auxiliary_target not in ("labels", "stock"):
+        raise FinetuneConfigError(f"auxiliary_target must be 'labels' or 'stock', got {hparams.auxiliary_target!r}")
     if model.task_input == "landmarks":  # no hand model to adapt, no crops to read
         _check_checkpoint_dir(run)
         return

@@ -50,7 +50,10 @@ class TrainHParams:
         gradient_clip: max gradient norm (0 disables).
         distill_weight: weight of the self-distillation loss on reference samples (0 disables).
         presence_weight: weight of the presence-head loss.
-        z_weight: weight of |dz| relative to the xy error.
+        auxiliary_weight: weight of the auxiliary-landmark loss (pose; 0 leaves those rows untrained).
+        auxiliary_target: ``labels`` (derived from the labelled hips and shoulders) or ``stock`` (the stock
+            model's own auxiliary landmarks on the same crop: video-mode tracking stays the stock model's).
+        z_weight: weight of |dz| relative to the xy error (pose's depth is a rough estimate: its pipeline weighs it less).
         class_weight: weight of the classification loss (classification only).
         seed: everything random (data order, augmentation, LoRA init).
     """
@@ -63,7 +66,9 @@ class TrainHParams:
     gradient_clip: float
     distill_weight: float
     presence_weight: float
-    z_weight: float = 0.5
+    auxiliary_weight: float
+    auxiliary_target: str
+    z_weight: float
     class_weight: float = 1.0
     seed: int
 
@@ -150,22 +155,21 @@ class LandmarkLitModule(pl.LightningModule):
         return (*base.forward_head(features), self.classifier(features[self.classifier.feature]))
 
     @torch.no_grad()
-    def stock_prediction(self, x: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
-        """The stock model's landmarks on ``x`` (adapters off), for self-distillation.
+    def stock_outputs(self, x: Tensor, features: dict[str, Tensor] | None = None) -> tuple:
+        """The stock model's output tuple on ``x`` (adapters off; only the landmark output computed).
 
         ``features``: cached trunk features of ``x`` (valid as stock features: the trunk is frozen
         and adapter-free whenever features are cached), to skip the trunk.
         """
-        if features is not None and self._stock is None:
-            base = self._base()
-            with self.model.disable_adapter():
-                return decode_landmarks(self.module_name, base.forward_head(features, ("landmarks",)))
         if self._stock is not None:
-            return decode_landmarks(self.module_name, self._stock.forward_head(self._stock.forward_features(x),
-                                                                               ("landmarks",)))
+            return self._stock.forward_head(self._stock.forward_features(x), ("landmarks",))
         base = self._base()
         with self.model.disable_adapter():
-            return decode_landmarks(self.module_name, base.forward_head(base.forward_features(x), ("landmarks",)))
+            return base.forward_head(base.forward_features(x) if features is None else features, ("landmarks",))
+
+    def stock_prediction(self, x: Tensor, features: dict[str, Tensor] | None = None) -> Tensor:
+        """The stock model's (N, K, 3) landmarks on ``x``, for self-distillation."""
+        return decode_landmarks(self.module_name, self.stock_outputs(x, features))
 
     def _losses(self, batch: dict, split: str = "train") -> dict[str, Tensor]:
         outputs, features = self._outputs(batch, split)
@@ -176,8 +180,13 @@ class LandmarkLitModule(pl.LightningModule):
         present = batch.get("present", torch.ones_like(logit))
         if get_module(self.module_name).auxiliary_points:
             shown = present > 0
-            losses["auxiliary"] = auxiliary_loss(decode_auxiliary(self.module_name, outputs)[shown],
-                                                 batch["target"][shown], batch["mask"][shown])
+            aux = decode_auxiliary(self.module_name, outputs)[shown]
+            if self.hp.auxiliary_target == "stock":  # where the stock model puts them on the same crop
+                cached = None if features is None else {k: v[shown] for k, v in features.items()}
+                stock_aux = decode_auxiliary(self.module_name, self.stock_outputs(batch["image"][shown], cached))
+                losses["auxiliary"] = torch.linalg.vector_norm(aux - stock_aux, dim=-1).mean()
+            else:
+                losses["auxiliary"] = auxiliary_loss(aux, batch["target"][shown], batch["mask"][shown])
         losses["presence"] = F.binary_cross_entropy_with_logits(logit, present)
         ref = (batch["reference"] > 0) & (present > 0)
         if self.hp.distill_weight > 0 and ref.any():
@@ -190,7 +199,7 @@ class LandmarkLitModule(pl.LightningModule):
         # negative crops saturates once the head is confident and would pick epoch 0 every time.
         losses["objective"] = losses["landmarks"] + self.hp.distill_weight * losses["distill"]
         if "auxiliary" in losses:
-            losses["objective"] = losses["objective"] + losses["auxiliary"]
+            losses["objective"] = losses["objective"] + self.hp.auxiliary_weight * losses["auxiliary"]
         losses["loss"] = losses["objective"] + self.hp.presence_weight * losses["presence"]
         if self.classifier is not None:
             labelled = batch["label"] >= 0

@@ -49,7 +49,20 @@ SIDE_VIEW_RATIO = 0.45
 """A person is seen from the ``side`` where the shoulders' 2D span is below this fraction of the
 shoulder-to-hip length (the torso's width foreshortened), else ``front``."""
 VISIBLE = 0.5
-"""A pose point counts as visible above this teacher visibility."""
+"""A pose point counts as visible above this teacher visibility; pose points below it are unlabelled
+(mask 0), except the :data:`TORSO_POINTS`."""
+TORSO_POINTS = (PoseLandmark.LEFT_SHOULDER, PoseLandmark.RIGHT_SHOULDER, PoseLandmark.LEFT_HIP, PoseLandmark.RIGHT_HIP)
+"""Labelled wherever they are on the photo, visible or not: the pose ROI is built from them."""
+TEACHER_VIEWS = (
+    (0.0, 0.0, 1.0, 0.0), (0.04, 0.0, 1.0, 0.0), (-0.04, 0.0, 1.0, 0.0), (0.0, 0.04, 1.0, 0.0),
+    (0.0, -0.04, 1.0, 0.0), (0.0, 0.0, 0.92, 0.0), (0.0, 0.0, 1.08, 0.0), (0.0, 0.0, 1.0, 8.0), (0.0, 0.0, 1.0, -8.0),
+)
+"""The pose label is the per-point median of the stock pose model over these views of the person's
+tracking ROI: (dx, dy) shift as a fraction of the ROI side, scale, rotation in degrees. (Mirrored views
+are left out: on the mirror image the stock model moves even the face points by 1-2 % of the image, a
+bias, not noise.) One run of the stock model moves a landmark by several pixels when the ROI moves by
+a few (the instability users report); the median of nearby views is a steadier pseudo-label of the same
+model on the same clean image."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +269,9 @@ def teacher_labels(teacher, finder: "PersonFinder", canvas: np.ndarray, face_cen
     """(543, 4) stock Holistic output (static mode) for the person whose face is nearest ``face_centre``
     (canvas pixels): MediaPipe's graph as :meth:`Holistic.process` runs it, except that the pose ROI
     comes from the canvas's detection of that person instead of the top-scoring one (in a group photo
-    the top-scoring person may be a neighbour). ``None``: no detection near, or no pose."""
+    the top-scoring person may be a neighbour), and the pose rows are the median over
+    :data:`TEACHER_VIEWS` of that person's tracking ROI (:func:`pose_views`). ``None``: no detection
+    near, or no pose."""
     from holotune.runtime.holistic import HolisticResult
     from holotune.runtime.tracking import pose_rect_from_keypoints
 
@@ -271,15 +286,42 @@ def teacher_labels(teacher, finder: "PersonFinder", canvas: np.ndarray, face_cen
     pose = teacher.pose_landmarks(canvas, size, roi, sessions)
     if pose is None:
         return None
-    recrop = teacher.face_recrop_rect(canvas, size, pose.landmarks, sessions)
+    landmarks = pose_views(teacher, canvas, pose_rect_from_keypoints(pose.auxiliary[0, :2], pose.auxiliary[1, :2], size))
+    if landmarks is None:
+        return None
+    recrop = teacher.face_recrop_rect(canvas, size, landmarks, sessions)
     face = None if recrop is None else teacher.face_landmarks(canvas, size, recrop, sessions)
     hands = {}
-    for side in teacher.visible_sides(pose.landmarks):
-        out = teacher.hand_output(canvas, size, teacher.hand_recrop_rect(canvas, size, pose.landmarks, side, sessions),
+    for side in teacher.visible_sides(landmarks):
+        out = teacher.hand_output(canvas, size, teacher.hand_recrop_rect(canvas, size, landmarks, side, sessions),
                                   sessions)
         hands[side] = None if out is None else out.points
-    return HolisticResult(pose=pose.landmarks, face=face, left_hand=hands.get("left"),
+    return HolisticResult(pose=landmarks, face=face, left_hand=hands.get("left"),
                           right_hand=hands.get("right")).to_array()
+
+
+def pose_views(teacher, canvas: np.ndarray, roi) -> np.ndarray | None:
+    """(33, 4) per-point median (x, y, z; visibility: the mean) of the stock pose model over
+    :data:`TEACHER_VIEWS` of ``roi`` on ``canvas``; ``None`` if the pose is absent in half the views or more."""
+    import math
+
+    from holotune.runtime.geometry import Rect
+
+    size = (canvas.shape[1], canvas.shape[0])
+    sessions = teacher.models()
+    runs = []
+    cos, sin = math.cos(roi.rotation), math.sin(roi.rotation)
+    for dx, dy, scale, degrees in TEACHER_VIEWS:
+        # The shift is along the ROI's own axes, in ROI sides (width and height are one side in pixels).
+        view = Rect(roi.x_center + (dx * cos - dy * sin) * roi.width, roi.y_center + (dx * sin + dy * cos) * roi.height,
+                    roi.width * scale, roi.height * scale, roi.rotation + math.radians(degrees))
+        out = teacher.pose_landmarks(canvas, size, view, sessions)
+        if out is not None:
+            runs.append(out.landmarks)
+    if 2 * len(runs) <= len(TEACHER_VIEWS):
+        return None
+    stack = np.stack(runs).astype(np.float64)
+    return np.concatenate([np.median(stack[..., :3], axis=0), stack[..., 3:4].mean(axis=0)], axis=1).astype(np.float32)
 
 
 def label_people(photo: np.ndarray, origin: str, teacher, finder: PersonFinder, size: int,
@@ -287,7 +329,8 @@ def label_people(photo: np.ndarray, origin: str, teacher, finder: PersonFinder, 
     """The people of one photo or frame: ``(index, canvas, keypoints, mask)`` each, left to right.
 
     ``mask`` is 1 where the teacher found the part and the point lies on the photo's own pixels in the
-    canvas (not in the replicated border beyond the photo's edge, where a body is not seen). Rejected
+    canvas (not in the replicated border beyond the photo's edge, where a body is not seen); pose points
+    the teacher does not see (visibility <= :data:`VISIBLE`) are 0, but for the :data:`TORSO_POINTS`. Rejected
     detections are appended to ``rejected`` with their reason (and logged).
     """
     ph, pw = photo.shape[:2]
@@ -318,6 +361,9 @@ def label_people(photo: np.ndarray, origin: str, teacher, finder: PersonFinder, 
         in_canvas = np.all((labels[:, :2] >= 0) & (labels[:, :2] <= 1), axis=1)
         mask = found & on_photo & in_canvas
         visible = np.nan_to_num(result[POSE_SLICE, 3]) > VISIBLE
+        # A pose point the teacher does not see (under a table, behind a neighbour) is its guess, and the
+        # guess swings with the ROI: unlabelled. Hips and shoulders stay: the pose ROI is built from them.
+        mask[POSE_SLICE] &= visible | np.isin(np.arange(len(visible)), TORSO_POINTS)
         if int((visible & mask[POSE_SLICE]).sum()) < MIN_VISIBLE_POSE:
             _reject(rejected, where, f"only {int((visible & mask[POSE_SLICE]).sum())} visible pose points on the photo "
                                      f"(< {MIN_VISIBLE_POSE})")
