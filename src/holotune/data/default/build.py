@@ -111,14 +111,21 @@ def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, 
                     "accessory": _accessory(params),
                     "source_image": source.source_image, "width": w, "height": h, "augment": _jsonable(params),
                 }, allow_nan=False, separators=(",", ":")))
-    for stale in images_dir.glob("*.jpg"):
+    labels = write_labels(out, rows, written)
+    log.info("default data: %d images of %d subjects in %s", len(rows), len(sources), out)
+    return labels
+
+
+def write_labels(out: Path, rows: list[str], written: set[str]) -> Path:
+    """Finish a build in ``out``: remove ``images/*.jpg`` not in ``written`` (stale from an earlier build)
+    and write the JSON ``rows`` as ``labels.jsonl`` atomically (a partial file never replaces a whole one)."""
+    for stale in (out / "images").glob("*.jpg"):
         if stale.name not in written:
             stale.unlink()
     labels = out / "labels.jsonl"
     tmp = labels.with_suffix(".jsonl.partial")
     tmp.write_text("".join(row + "\n" for row in rows))
     tmp.replace(labels)
-    log.info("default data: %d images of %d subjects in %s", len(rows), len(sources), out)
     return labels
 
 

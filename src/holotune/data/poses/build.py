@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from holotune.data.default.build import write_labels
 from holotune.data.poses.options import PoseDataOptions
 from holotune.data.poses.shifts import CONDITIONS, render_shift, sample_shift
 from holotune.data.poses.sources import PersonSource, Rejected, media_person_sources, sample_person_sources
@@ -113,13 +114,7 @@ def write_variants(out_dir: str | os.PathLike, sources: list[PersonSource], opti
                     "condition": condition, "source_image": source.source_image, "width": w, "height": h,
                     "person_px": round(r.person_px, 2), "augment": _jsonable(shift),
                 }, allow_nan=False, separators=(",", ":")))
-    for stale in images_dir.glob("*.jpg"):
-        if stale.name not in written:
-            stale.unlink()
-    labels = out / "labels.jsonl"
-    tmp = labels.with_suffix(".jsonl.partial")
-    tmp.write_text("".join(row + "\n" for row in rows))
-    tmp.replace(labels)
+    labels = write_labels(out, rows, written)
     log.info("pose data: %d images of %d person canvases in %s", len(rows), len(sources), out)
     return labels
 
