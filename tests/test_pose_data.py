@@ -174,3 +174,28 @@ def test_teacher_median_over_views_is_steadier_than_one_run():
     single, median = (float(np.mean(np.concatenate(moves[k]))) for k in ("single", "median"))
     assert len(TEACHER_VIEWS) == 9
     assert median < 0.8 * single, (single, median)
+
+
+def test_the_poses_source_ingests_into_pose_training_crops(tmp_path, monkeypatch):
+    """ingest kind ``poses`` (no optional media: the sample photos' people): every row kept, groups never
+    straddle splits, and clean rows give MediaPipe's pose tracking ROI for training crops."""
+    from stage_options import ingest_options
+
+    from holotune.data.crops import module_rois
+    from holotune.data.ingest import Source, ingest
+    from holotune.data.manifest import read_manifest
+
+    monkeypatch.setenv("HOLOTUNE_MEDIA_DIR", str(tmp_path / "no-media"))
+    options = ingest_options([Source("poses", str(tmp_path / "build"))], tmp_path / "interim",
+                             pose_data={"seed": 0, "variants_per_condition": 1, "media": True})
+    report = ingest(options)
+    assert report.counts["quarantined"] == 0 and report.counts["kept"] == report.counts["in"] >= 2 * len(CONDITIONS)
+    samples = read_manifest(tmp_path / "interim" / "manifest.jsonl")
+    splits_of = {}
+    for s in samples:
+        splits_of.setdefault(s.group, set()).add(s.split)
+    assert all(len(v) == 1 for v in splits_of.values()), splits_of
+    clean = [s for s in samples if s.meta["condition"] == "clean"]
+    for s in clean:
+        rois = module_rois("pose", np.asarray(s.keypoints), np.asarray(s.mask), (s.meta["width"], s.meta["height"]))
+        assert [part for part, _ in rois] == ["pose"], s.sample_id
