@@ -353,7 +353,6 @@ def track(clips: list[JitterClip], upscale: int, fps: float, pose: str | Path | 
     frame by frame) at about a third of the time. ``False``: the full :meth:`HolisticStream.process`.
     """
     from holotune.runtime import Holistic
-    from holotune.runtime.holistic import check_image
 
     out = []
     with Holistic(static_image_mode=False, pose=pose) as holistic:
@@ -363,12 +362,7 @@ def track(clips: list[JitterClip], upscale: int, fps: float, pose: str | Path | 
             for t, frame in enumerate(clip.frames):
                 image, stamp = upscale_frame(frame, upscale), t * 1000.0 / fps
                 if pose_only:
-                    # HolisticStream.process up to its pose stage; a lost pose resets as there.
-                    image = check_image(image)
-                    found = stream._pose_stage(image, stream._stamp(stamp), holistic.models())
-                    if found is None:
-                        stream._lose_pose()
-                    points = None if found is None else found[0]
+                    points = stream.process_pose(image, stamp)
                 else:
                     points = stream.process(image, stamp).pose
                 poses.append(None if points is None else np.array(points, np.float64))

@@ -180,6 +180,18 @@ class HolisticStream:
                 return self._lose_pose()
             return self._branch_stage(image, t_us, sessions, gesture, frames, pose, ahead)
 
+    def process_pose(self, image: np.ndarray, timestamp_ms: float | None = None) -> np.ndarray | None:
+        """The next frame's pose only: the ``result.pose`` :meth:`process` gives ((33, 4) normalized x, y,
+        z, visibility; ``None``: no pose), without the face and hand branches, which never feed back into
+        the pose (so a stream fed only by this tracks the pose exactly as one fed by :meth:`process`)."""
+        image = check_image(image)
+        with self._owned():
+            pose = self._pose_stage(image, self._stamp(timestamp_ms), self.holistic.models())
+            if pose is None:
+                self._lose_pose()
+                return None
+            return pose[0]
+
     def process_pipelined(self, frames: Iterable[tuple[np.ndarray, float | None]]) -> Iterator[HolisticResult]:
         """Results for ``(image, timestamp_ms)`` pairs in order, the same as :meth:`process` gives, with
         frame t+1's pose stage running while frame t's face and hands finish.
