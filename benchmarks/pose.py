@@ -15,7 +15,7 @@ evaluate stage's tracking-ROI error):
 
 Labels are pseudo-labels (the stock model on the clean image). Prints a table and writes JSON.
 
-    .venv/bin/python benchmarks/pose.py [--params pose/params.yaml] [--rounds 3] [--json-out PATH]
+    .venv/bin/python benchmarks/pose.py [--params pose/params.yaml] [--model PATH] [--rounds 3] [--json-out PATH]
 """
 
 from __future__ import annotations
@@ -136,10 +136,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=str(ROOT / "pose" / "params.yaml"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", help="the fine-tuned model.pt (default: the params' evaluate.model)")
     add_json_out(parser, "pose")
     args = parser.parse_args()
     torch.set_num_threads(2)
     params = read_params(args.params)
+    if args.model:
+        params["evaluate"]["model"] = args.model
     report: dict = {"date": utc_now(), "machine": {"load_average": load_average(), "threads": 2},
                     "labels": "pseudo-labels: the stock model's output on the clean image",
                     "training_step": training_cost(args.rounds)}
