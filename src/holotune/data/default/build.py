@@ -109,7 +109,7 @@ def write_variants(out_dir: str | os.PathLike, sources: list[tuple[PhotoSource, 
                     "mask": r.mask.astype(float).tolist(), "occluded": r.occluded.astype(float).tolist(),
                     "subject": source.subject, "domain": source.domain, "condition": condition,
                     "accessory": _accessory(params),
-                    "source_image": source.source_image, "width": w, "height": h, "augment": _jsonable(params),
+                    "source_image": source.source_image, "width": w, "height": h, "augment": recorded_params(params),
                 }, allow_nan=False, separators=(",", ":")))
     labels = write_labels(out, rows, written)
     log.info("default data: %d images of %d subjects in %s", len(rows), len(sources), out)
@@ -156,14 +156,16 @@ def _round(values: np.ndarray) -> list:
     return np.round(values.astype(np.float64), DECIMALS).tolist()
 
 
-def _jsonable(params: VariantParams) -> dict:
+def recorded_params(params, drop_none: bool = False) -> dict:
+    """A variant's parameter dataclass as the ``augment`` record of a labels row: floats rounded to
+    :data:`AUGMENT_DECIMALS`, seeds and the condition left out (and ``None`` values, with ``drop_none``)."""
     def clean(v):
         if isinstance(v, float):
             return round(v, AUGMENT_DECIMALS)
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items() if not k.endswith("seed")}
+            return {k: clean(x) for k, x in v.items() if not k.endswith("seed") and not (drop_none and x is None)}
         return v
 
     return clean({k: v for k, v in asdict(params).items() if k != "condition"})

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from holotune.data.default.build import write_labels
+from holotune.data.default.build import recorded_params, write_labels
 from holotune.data.poses.options import PoseDataOptions
 from holotune.data.poses.shifts import CONDITIONS, render_shift, sample_shift
 from holotune.data.poses.sources import PersonSource, Rejected, media_person_sources, sample_person_sources
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 92
 DECIMALS = 6
-AUGMENT_DECIMALS = 4
 SOURCES_FILE = "sources.json"
 """What a build was made of: people and groups per domain, rejected detections, missing media."""
 
@@ -112,21 +111,8 @@ def write_variants(out_dir: str | os.PathLike, sources: list[PersonSource], opti
                     "mask": r.mask.astype(float).tolist(), "occluded": r.occluded.astype(float).tolist(),
                     "subject": source.subject, "person": source.person, "domain": source.domain, "view": source.view,
                     "condition": condition, "source_image": source.source_image, "width": w, "height": h,
-                    "person_px": round(r.person_px, 2), "augment": _jsonable(shift),
+                    "person_px": round(r.person_px, 2), "augment": recorded_params(shift, drop_none=True),
                 }, allow_nan=False, separators=(",", ":")))
     labels = write_labels(out, rows, written)
     log.info("pose data: %d images of %d person canvases in %s", len(rows), len(sources), out)
     return labels
-
-
-def _jsonable(shift) -> dict:
-    def clean(v):
-        if isinstance(v, float):
-            return round(v, AUGMENT_DECIMALS)
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items() if not k.endswith("seed") and x is not None}
-        return v
-
-    return clean({k: v for k, v in asdict(shift).items() if k != "condition"})
