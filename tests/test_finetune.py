@@ -98,6 +98,7 @@ def test_finetune_face_mesh_end_to_end(shards, tmp_path):
     [
         ({"module": "face"}, {}, "module: unknown module 'face'"),
         ({}, {"learning_rate": 0}, "learning_rate must be > 0, got 0"),
+        ({}, {"auxiliary_target": "teacher"}, "auxiliary_target must be 'labels' or 'stock', got 'teacher'"),
         ({"lora": {"r": 0}}, {}, "lora_rank must be >= 1, got 0"),
         ({"lora": {"target_modules": ("conv2d_99",)}}, {}, "no layer named 'conv2d_99'"),
     ],
