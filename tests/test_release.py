@@ -11,9 +11,11 @@ from stage_options import export_options, lora
 
 from holotune.adapters import apply_lora, merge_lora
 from holotune.models import create_model
-from holotune.registry import CHALLENGER, CHAMPION, list_versions
+from holotune.models.factory import tflite_path
+from holotune.registry import CHALLENGER, CHAMPION, list_versions, pull_model, sha256
 from holotune.release import ReleaseError, release
 from holotune.runtime.sessions import stock_model_path
+from holotune.tflite_export import FLOAT16_ATOL
 
 
 @pytest.fixture()
@@ -81,6 +83,23 @@ def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, mon
         assert heading in card
     assert "holotune-face_mesh` version 2, alias `challenger`" in card and "-20.0% [-25.0, -15.0]" in card
     assert json.loads((tmp_path / "export" / "export.json").read_text())["registered"]["version"] == "2"
+    # the same weights in MediaPipe's own file: drop-in, same size, checked, registered on the same version
+    tflite = record["tflite"]
+    assert tflite["drop_in_for"] == "face_landmark.tflite" and tflite["weights_changed"] > 0
+    assert tflite["size_bytes"]["finetuned"] == tflite["size_bytes"]["stock"]
+    assert max(tflite["parity"]["tflite_vs_torch"].values()) <= FLOAT16_ATOL
+    assert tflite["latency_ms"]["finetuned"] > 0 and tflite["latency_ms"]["stock"] > 0
+    files = record["files"]
+    assert set(files) == {"model.onnx", "model.tflite"}
+    for name, f in files.items():
+        assert f"`{f['sha256']}`" in card and f["sha256"] == sha256(tmp_path / "export" / name)
+        assert tags[f"holotune.sha256.{name.split('.')[1]}"] == f["sha256"]
+    pulled = pull_model("holotune-face_mesh@challenger", "tflite", tmp_path / "pulled", uri)
+    assert pulled.name == "face_landmark.tflite" and sha256(pulled) == files["model.tflite"]["sha256"]
+    assert sha256(pull_model("holotune-face_mesh/2", "onnx", tmp_path / "pulled", uri)) == files["model.onnx"]["sha256"]
+    # version 1 (the stock model, the rollback target) carries the stock .tflite
+    stock_tflite = pull_model("holotune-face_mesh@champion", "tflite", tmp_path / "stock", uri)
+    assert stock_tflite.read_bytes() == tflite_path("face_landmark").read_bytes()
 
 
 def test_release_refuses_a_stale_adapter(finetuned, tmp_path):

@@ -5,6 +5,7 @@
     holotune models export [--dir DIR] [--force]
     holotune models promote NAME VERSION [--alias champion] [--expect-classes none,a,b] [--tracking-uri URI]
     holotune models versions NAME [--json] [--tracking-uri URI]
+    holotune models pull NAME@ALIAS|NAME/VERSION --format onnx|tflite --out DIR [--tracking-uri URI]
     holotune infer INPUT ... [--json] [--overlay DIR|FILE.mp4] [--face-mesh M] [--hands M] [--pose M] [--gesture M]
     holotune infer clip.mp4 frames/f_%04d.png [--static-image-mode] [--smooth-face] [--smooth-hands] [--progress]
     holotune infer --camera 0 | --source rtsp://... [--json] [--overlay live.mp4]     (Ctrl-C stops)
@@ -115,6 +116,21 @@ def _models_versions(args: argparse.Namespace) -> int:
         for v in versions:
             stock = " (stock)" if v["tags"].get("stock") == "true" else ""
             print(f"{args.name} v{v['version']}{stock}  aliases: {', '.join(v['aliases']) or '-'}")
+    return 0
+
+
+def _models_pull(args: argparse.Namespace) -> int:
+    import os
+
+    from holotune.registry import RegistryError, pull_model
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one result line, not a progress bar
+    try:
+        path = pull_model(args.ref, args.format, args.out, _tracking_uri(args))
+    except RegistryError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 
@@ -550,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     p.set_defaults(func=_models_versions)
+    p = models_sub.add_parser("pull", help="fetch a registered version's ONNX or .tflite file (the .tflite under "
+                                           "the name MediaPipe loads, e.g. face_landmark.tflite)")
+    p.add_argument("ref", metavar="NAME@ALIAS", help="e.g. holotune-face_mesh@champion, or holotune-face_mesh/3")
+    p.add_argument("--format", choices=("onnx", "tflite"), default="onnx")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the file into (created if missing)")
+    p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    p.set_defaults(func=_models_pull)
 
     p = sub.add_parser("infer", help="run Holistic (ONNX Runtime) on images and videos: 543 keypoints per image "
                                      "or frame")

@@ -48,6 +48,37 @@ def _metric_rows(metrics: dict) -> list[str]:
     return lines
 
 
+def _file_rows(record: dict) -> list[str]:
+    """The exported files with their sha256, and what each one replaces."""
+    tflite = record.get("tflite")
+    use = {"model.onnx": "holotune's ONNX Runtime Holistic (`--face-mesh` / `--hands` / `--pose`, or the registry)",
+           "model.tflite": f"MediaPipe itself: rename to `{tflite['drop_in_for']}` and replace the stock file"
+           if tflite else ""}
+    rows = ["| file | bytes | sha256 | for |", "|---|---|---|---|"]
+    for name, f in (record.get("files") or {}).items():
+        rows.append(f"| `{name}` | {f['bytes']:,} | `{f['sha256']}` | {use.get(name, '')} |")
+    return rows
+
+
+def _tflite_rows(tflite: dict | None, runs: int) -> list[str]:
+    """Size and TFLite interpreter latency rows of ``model.tflite`` (none without one), and its parity line."""
+    if not tflite:
+        return []
+    size, latency, parity = tflite["size_bytes"], tflite["latency_ms"], tflite["parity"]
+    return [
+        f"| .tflite file (bytes) | {size['stock']:,} | {size['finetuned']:,} | "
+        f"{100 * (size['finetuned'] / size['stock'] - 1):+.2f}% |",
+        f"| TFLite interpreter latency (ms, median of {runs}, XNNPACK, 1 thread) | {latency['stock']:.2f} | "
+        f"{latency['finetuned']:.2f} | {latency['finetuned'] - latency['stock']:+.2f} ms |",
+        "",
+        "- `model.tflite` under the TFLite interpreter vs torch, max abs difference on real crops: "
+        + ", ".join(f"`{k}` {v:.2g}" for k, v in parity["tflite_vs_torch"].items())
+        + f" (float16 storage of the weights; bound {parity['atol']:g}); vs torch with the weights rounded to "
+        "float16 as the file stores them: "
+        + ", ".join(f"`{k}` {v:.2g}" for k, v in parity["tflite_vs_torch_float16_weights"].items()) + ".",
+    ]
+
+
 def write_model_card(path: str | os.PathLike, record: dict, metrics: dict | None,
                      manifest: str | os.PathLike | None) -> Path:
     """Write ``MODEL_CARD.md`` from an export record (:func:`holotune.release.release`) and evaluate metrics."""
@@ -62,6 +93,10 @@ def write_model_card(path: str | os.PathLike, record: dict, metrics: dict | None
         f"- Registry: `{reg['name']}` version {reg['version']}, alias `{reg['alias']}` (promote with "
         f"`holotune models promote {reg['name']} {reg['version']}`)" if reg else "- Registry: not registered.",
         f"- Git commit `{record['git_commit']}`, data hash `{record['data_hash']}`.",
+        "",
+        "## Files",
+        "",
+        *_file_rows(record),
         "",
         "## Data",
         "",
@@ -109,6 +144,7 @@ def write_model_card(path: str | os.PathLike, record: dict, metrics: dict | None
         f"{100 * (size['finetuned'] / size['stock'] - 1):+.2f}% |",
         f"| ONNX Runtime latency (ms, median of {latency['runs']}, 1 thread, batch 1) | {latency['stock']:.2f} | "
         f"{latency['finetuned']:.2f} | {latency['finetuned'] - latency['stock']:+.2f} ms |",
+        *_tflite_rows(record.get("tflite"), latency["runs"]),
         "",
     ]
     prune = record.get("prune")

@@ -15,6 +15,7 @@ and, when asked, against the class names the caller expects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -32,6 +33,11 @@ GESTURE = "gesture"
 # Version tags: the gesture classes (a JSON list, class 0 = "none") and the head's input kind.
 CLASS_NAMES_TAG = "holotune.class_names"
 INPUT_TAG = "holotune.input"
+# A version's files, by format: the ONNX model MLflow's flavour logs, and the .tflite written back into
+# MediaPipe's own file, stored beside it in the same version's artifact folder; the tags hold their sha256.
+MODEL_ARTIFACT = "model"
+FORMATS = {"onnx": "model.onnx", "tflite": "model.tflite"}
+SHA256_TAG = "holotune.sha256.{}"
 
 
 class RegistryError(RuntimeError):
@@ -123,12 +129,19 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
                                                        "holotune.source": "mediapipe==0.10.21"})
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "stock", "true")
+    client.set_model_version_tag(name, version, SHA256_TAG.format("onnx"), sha256(path))
+    from holotune.models.factory import tflite_path
+
+    attach_model_file(name, version, "tflite", tflite_path(model), tracking_uri)
     return version
 
 
 def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str, str] | None = None,
-                   tracking_uri: str | None = None) -> str:
+                   tracking_uri: str | None = None, tflite_path: str | os.PathLike | None = None) -> str:
     """Register a fine-tuned ONNX model as a new version with alias ``challenger``; returns the version.
+
+    ``tflite_path`` (the same weights written into MediaPipe's ``.tflite``) is stored on the same
+    version (:func:`attach_model_file`), so ``pull_model(..., "tflite")`` fetches it.
 
     The stock model is registered first (as version 1) if the registered model is new. A hand model
     with an image gesture head (an output ``gesture``) also gets the version tags
@@ -151,8 +164,103 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
     version = _log_onnx(mlflow, path, module, name, {"holotune.module": module, **version_tags})
     for key, value in version_tags.items():
         client.set_model_version_tag(name, version, key, str(value))
+    client.set_model_version_tag(name, version, SHA256_TAG.format("onnx"), sha256(path))
+    if tflite_path is not None:
+        attach_model_file(name, version, "tflite", tflite_path, tracking_uri)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """The full sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def attach_model_file(name: str, version: str | int, fmt: str, path: str | os.PathLike,
+                      tracking_uri: str | None = None) -> None:
+    """Store ``path`` as the ``fmt`` file (:data:`FORMATS`) of ``version`` of ``name``: in the version's
+    model folder (so a download of ``models:/name/version`` brings it) and its sha256 in a version tag."""
+    if fmt not in FORMATS or fmt == "onnx":
+        raise RegistryError(f"cannot attach a {fmt!r} file; the ONNX file is the version's model itself")
+    path = Path(path)
+    if not path.is_file():
+        raise RegistryError(f"{path}: no such {fmt} file")
+    _, client = connect(tracking_uri)
+    try:
+        run_id = client.get_model_version(name, str(version)).run_id
+    except Exception:
+        raise RegistryError(f"{name} has no version {version}") from None
+    with tempfile.TemporaryDirectory(prefix="holotune-attach-") as tmp:
+        named = Path(tmp) / FORMATS[fmt]
+        named.write_bytes(path.read_bytes())
+        client.log_artifact(run_id, str(named), artifact_path=MODEL_ARTIFACT)
+    client.set_model_version_tag(name, str(version), SHA256_TAG.format(fmt), sha256(path))
+
+
+def pull_model(ref: str, fmt: str, out_dir: str | os.PathLike, tracking_uri: str | None = None) -> Path:
+    """Fetch the ``fmt`` file (``onnx`` | ``tflite``) of a registered version into ``out_dir``.
+
+    Args:
+        ref: ``<name>@<alias>`` or ``<name>/<version>`` (e.g. ``holotune-face_mesh@champion``).
+        fmt: ``onnx`` writes ``model.onnx``; ``tflite`` writes the file under the name MediaPipe loads
+            (``face_landmark.tflite``, ``hand_landmark_full.tflite``, ``pose_landmark_full.tflite``), so
+            the folder drops into an app as it is.
+        out_dir: created if missing; an existing file of that name is replaced.
+
+    Returns:
+        The written file. Its sha256 is checked against the version's tag when the tag exists.
+
+    Raises:
+        RegistryError: a malformed ref, an unknown name/alias/version, a version without that format
+            (e.g. registered before .tflite export existed), or a hash mismatch.
+    """
+    import shutil
+
+    import mlflow.artifacts
+
+    if fmt not in FORMATS:
+        raise RegistryError(f"unknown format {fmt!r}; one of {sorted(FORMATS)}")
+    name, sep, selector = ref.partition("@") if "@" in ref else ref.partition("/")
+    if not sep or not name or not selector:
+        raise RegistryError(f"{ref!r}: expected <name>@<alias> or <name>/<version>, e.g. holotune-face_mesh@champion")
+    _, client = connect(tracking_uri)
+    try:
+        found = (client.get_model_version_by_alias(name, selector) if sep == "@"
+                 else client.get_model_version(name, selector))
+    except Exception:
+        what = f"alias {selector!r}" if sep == "@" else f"version {selector}"
+        raise RegistryError(f"{name} has no {what} (see `holotune models versions {name}`)") from None
+    version = str(found.version)
+    module = (found.tags or {}).get("holotune.module") or name.removeprefix("holotune-")
+    target_name = FORMATS[fmt]
+    if fmt == "tflite":
+        if module not in MODULE_MODELS:
+            raise RegistryError(f"{name} version {version} is a {module} model, which has no .tflite form")
+        target_name = Path(MODEL_SPECS[MODULE_MODELS[module]].tflite_path).name
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="holotune-pull-") as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"runs:/{found.run_id}/{MODEL_ARTIFACT}",
+                                                             dst_path=tmp, tracking_uri=tracking_uri))
+        except Exception as exc:
+            raise RegistryError(f"{name} version {version}: cannot download its files: {exc}") from None
+        source = local / FORMATS[fmt]
+        if not source.is_file():
+            raise RegistryError(f"{name} version {version} has no {fmt} file (it holds "
+                                f"{sorted(p.name for p in local.iterdir())}); versions registered before holotune "
+                                "exported .tflite have ONNX only: re-run the export stage")
+        expected = (found.tags or {}).get(SHA256_TAG.format(fmt))
+        if expected and sha256(source) != expected:
+            raise RegistryError(f"{name} version {version}: the downloaded {fmt} file's sha256 {sha256(source)} "
+                                f"differs from the version's tag {expected}")
+        target = out_dir / target_name
+        shutil.copyfile(source, target)
+    return target
 
 
 def _image_head_tags(path: Path, module: str) -> dict[str, str]:

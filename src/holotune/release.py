@@ -12,9 +12,12 @@
    side in one run (:func:`holotune.runtime.latency.onnx_latency`: 1 thread, interleaved, median);
 4. **document**: ``MODEL_CARD.md`` (data, params, metrics before/after, parity, size, latency) and
    ``export.json`` (the same facts, machine-readable);
+   With ``tflite`` on, the same weights are also written back into a copy of MediaPipe's own
+   ``.tflite`` (:mod:`holotune.tflite_export`: same ops, names, float16 storage and size), the
+   TFLite interpreter checked against torch on real crops and timed next to the stock file;
 5. **register** (optional): a new version of ``holotune-<module>`` in the MLflow registry with
-   tags (git commit, data hash, params, key metrics) and alias ``challenger``; version 1 is the
-   stock model. Promotion to ``champion`` is a separate, human decision (``holotune models promote``).
+   tags (git commit, data hash, params, key metrics, each file's sha256) and alias ``challenger``,
+   ``model.onnx`` and ``model.tflite`` on the same version; version 1 is the stock model. Promotion to ``champion`` is a separate, human decision (``holotune models promote``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 import torch
 
 from holotune.config import build
+from holotune.tflite_export import FLOAT16_ATOL
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class ExportOptions:
     Attributes:
         module: ``face_mesh`` | ``hands`` | ``pose``.
         model_dir: the finetune stage's output (``model.pt``, ``adapter/``, ``metrics.json``).
-        out_dir: ``model.onnx``, ``MODEL_CARD.md`` and ``export.json`` go here.
+        out_dir: ``model.onnx``, ``model.tflite``, ``MODEL_CARD.md`` and ``export.json`` go here.
         metrics: the evaluate stage's ``metrics.json`` (metrics before/after for the card and tags).
         prune_report: the prune stage's ``report.json`` (summarized in the card), optional.
         manifest, shards_dir: the data (hashed for the tags, counted for the card).
@@ -71,6 +75,9 @@ class ExportOptions:
             (``gesture.onnx``, registered as ``holotune-gesture``; :func:`release_gesture_head`).
         register: register the export in the MLflow registry.
         tracking_uri: MLflow tracking/registry URI.
+        tflite: also write ``model.tflite`` (the landmark model's weights in MediaPipe's own file; an image
+            gesture head stays in the ONNX file only, as MediaPipe's graph has no place for it).
+        tflite_atol: TFLite interpreter vs torch bound (:data:`holotune.tflite_export.FLOAT16_ATOL`).
     """
 
     module: str
@@ -87,6 +94,8 @@ class ExportOptions:
     task_input: str
     register: bool
     tracking_uri: str | None
+    tflite: bool
+    tflite_atol: float = FLOAT16_ATOL
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "ExportOptions":
@@ -178,6 +187,7 @@ def release(options: ExportOptions) -> dict:
     from holotune.export import export_checked
     from holotune.modelcard import write_model_card
     from holotune.models.spec import UnknownModuleError, get_module
+    from holotune.registry import sha256
     from holotune.runtime.latency import onnx_latency
     from holotune.runtime.sessions import ModelLoadError, check_signature, ensure_stock_models
 
@@ -204,6 +214,7 @@ def release(options: ExportOptions) -> dict:
     except ModelLoadError as error:
         raise ReleaseError(f"{onnx_path}: not swappable for the stock model: {error}") from None
 
+    tflite = export_tflite_checked(model, out_dir / "model.tflite", options) if options.tflite else None
     stock_path = ensure_stock_models([name])[name]
     timed = onnx_latency({"stock": stock_path, "finetuned": onnx_path}, model.spec, runs=options.latency_runs)
     latency = {k: v["median_ms"] for k, v in timed.items()}
@@ -218,6 +229,9 @@ def release(options: ExportOptions) -> dict:
         "parity": {"onnx_vs_torch": exported["parity"], "atol": options.atol},
         "size_bytes": {"stock": stock_path.stat().st_size, "finetuned": onnx_path.stat().st_size},
         "latency_ms": {**latency, "runs": options.latency_runs, "threads": 1, "batch": 1},
+        "tflite": tflite,
+        "files": {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size}
+                  for p in (onnx_path, out_dir / "model.tflite") if p == onnx_path or tflite},
         "data_hash": file_hash(options.manifest, Path(options.shards_dir or ".") / "index.json"),
         "git_commit": git_commit(),
         "key_metrics": key_metrics(metrics),
@@ -233,7 +247,8 @@ def release(options: ExportOptions) -> dict:
                 "params": json.dumps(options.params or {}, sort_keys=True)[:MLFLOW_TAG_CHARS],
                 **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()},
                 "gate_passed": str(bool(record["gate"] and record["gate"]["passed"])).lower()}
-        version = register_model(onnx_path, options.module, tags=tags, tracking_uri=options.tracking_uri)
+        version = register_model(onnx_path, options.module, tags=tags, tracking_uri=options.tracking_uri,
+                                 tflite_path=tflite["path"] if tflite else None)
         record["registered"] = {"name": registered_name(options.module), "version": version, "alias": CHALLENGER,
                                 "uri": f"models:/{registered_name(options.module)}/{version}"}
     card = write_model_card(out_dir / "MODEL_CARD.md", record, metrics, options.manifest)
@@ -243,6 +258,27 @@ def release(options: ExportOptions) -> dict:
         attach_artifact(record["registered"]["name"], record["registered"]["version"], card, options.tracking_uri)
     (out_dir / "export.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def export_tflite_checked(model: torch.nn.Module, path: Path, options: ExportOptions) -> dict:
+    """``model.tflite``: the weights written into MediaPipe's file, checked (TFLite interpreter vs torch) and
+    timed next to the stock file; the record for ``export.json``'s ``tflite`` key."""
+    from holotune.tflite_export import TFLiteExportError, export_tflite, tflite_latency
+
+    try:
+        written = export_tflite(model, path, atol=options.tflite_atol)
+    except TFLiteExportError as error:
+        raise ReleaseError(f"{path}: {error}") from None
+    timed = tflite_latency({"stock": written["source"], "finetuned": path}, model.spec, runs=options.latency_runs)
+    return {
+        "path": str(path),
+        "drop_in_for": Path(written["source"]).name,
+        "weights_changed": written["weights_changed"],
+        "parity": {"tflite_vs_torch": written["parity"], "tflite_vs_torch_float16_weights":
+                   written["parity_float16_weights"], "atol": options.tflite_atol},
+        "size_bytes": {"stock": Path(written["source"]).stat().st_size, "finetuned": written["bytes"]},
+        "latency_ms": {k: v["median_ms"] for k, v in timed.items()},
+    }
 
 
 def release_gesture_head(options: ExportOptions) -> dict:
@@ -316,6 +352,12 @@ def summary(record: dict) -> list[str]:
     else:
         lines = [f"{record['onnx']}: ONNX vs torch max {max(parity.values()):.2g}; size {size['finetuned']:,} B "
                  f"(stock {size['stock']:,}); latency {latency['finetuned']:.2f} ms (stock {latency['stock']:.2f})"]
+    if record.get("tflite"):
+        t = record["tflite"]
+        lines.append(f"{t['path']}: drop-in {t['drop_in_for']}; TFLite vs torch max "
+                     f"{max(t['parity']['tflite_vs_torch'].values()):.2g} (float16 weights; bound {t['parity']['atol']:g}); "
+                     f"size {t['size_bytes']['finetuned']:,} B (stock {t['size_bytes']['stock']:,}); latency "
+                     f"{t['latency_ms']['finetuned']:.2f} ms (stock {t['latency_ms']['stock']:.2f})")
     if record["registered"]:
         r = record["registered"]
         lines.append(f"registered {r['name']} version {r['version']} as @{r['alias']}; promote with "

@@ -112,6 +112,8 @@ class TFLiteGraph:
     ops: list[OpNode]
     inputs: list[int]
     outputs: list[int]
+    decoded_from: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Folded weight decoding: decoded tensor -> (``"DEQUANTIZE"`` | ``"DENSIFY"``, its stored source tensor)."""
 
     def constant(self, index: int) -> np.ndarray | None:
         """The decoded value of tensor ``index``, or ``None`` if it is an activation."""
@@ -178,6 +180,7 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
         tensors[i] = TensorInfo(i, t.Name().decode(), shape, np.dtype(dtype).name if dtype else "unknown", data)
 
     ops: list[OpNode] = []
+    decoded_from: dict[int, tuple[str, int]] = {}
     for i in range(sub.OperatorsLength()):
         op = sub.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
@@ -190,6 +193,7 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
             if src is None:
                 raise TFLiteFormatError(f"{path}: op {i} {kind} has a non-constant input")
             tensors[outs[0]].data = src.astype(np.float32)
+            decoded_from[outs[0]] = (kind, ins[0])
             continue
         if kind == "CUSTOM":
             raise TFLiteFormatError(f"{path}: op {i} is a custom op, which holotune cannot convert")
@@ -201,6 +205,7 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
         ops=ops,
         inputs=[int(v) for v in sub.InputsAsNumpy()],
         outputs=[int(v) for v in sub.OutputsAsNumpy()],
+        decoded_from=decoded_from,
     )
 
 

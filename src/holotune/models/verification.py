@@ -76,11 +76,13 @@ class VerifyReport:
         }
 
 
-def run_tflite(spec: ModelSpec, inputs_nhwc: np.ndarray, num_threads: int = 1) -> list[np.ndarray]:
-    """Run the stock ``.tflite`` file on each sample; returns outputs in ``spec.outputs`` order, batched."""
+def run_tflite(spec: ModelSpec, inputs_nhwc: np.ndarray, num_threads: int = 1,
+               path: str | Path | None = None) -> list[np.ndarray]:
+    """Run a ``.tflite`` file (default: the stock one of ``spec``) on each sample; returns outputs in
+    ``spec.outputs`` order, batched."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(tflite_path(spec.name)), num_threads=num_threads)
+    interpreter = Interpreter(model_path=str(path or tflite_path(spec.name)), num_threads=num_threads)
     interpreter.allocate_tensors()
     index = {d["name"]: d["index"] for d in interpreter.get_output_details()}
     input_index = interpreter.get_input_details()[0]["index"]
