@@ -18,7 +18,7 @@ from holotune.models.factory import tflite_path
 from holotune.models.verification import DEFAULT_TOLERANCE
 from holotune.pruning.channels.plan import prune_channels
 from holotune.tflite_export import (
-    FLOAT16_ATOL,
+    FLOAT16_RTOL,
     TFLiteExportError,
     export_tflite,
     weight_slots,
@@ -72,7 +72,10 @@ def test_a_merged_lora_model_written_back_runs_in_tflite_as_in_torch(module, tmp
     assert [(t.name, t.shape, t.dtype) for t in new.tensors.values()] == \
            [(t.name, t.shape, t.dtype) for t in old.tensors.values()]
     # the float16 bound against the float32 module; the write itself is exact up to the interpreter's own error
-    assert max(record["parity"].values()) <= FLOAT16_ATOL
+    assert all(v <= record["bounds"][k] for k, v in record["parity"].items())
+    crop = max(model.spec.input_size)
+    assert record["bounds"]["landmarks"] <= FLOAT16_RTOL * 2 * crop  # ~1 % of the crop (points may lie outside it)
+    assert record["parity"]["landmarks"] <= 0.5  # measured 0.01-0.2 px: float16 rounding is far below a pixel
     assert max(record["parity_float16_weights"].values()) <= DEFAULT_TOLERANCE
     final = model.head_layers[model.output_names[0]][-1]  # the head's final layer really changed, in float16
     slot = next(s for s in weight_slots(model, old) if s.parameter == f"{final}.weight")
@@ -89,7 +92,7 @@ def test_the_parity_check_catches_a_file_that_does_not_match(tmp_path, monkeypat
         return real(spec, inputs, num_threads)
 
     monkeypatch.setattr(verification, "run_tflite", stock_instead)
-    with pytest.raises(ExportParityError, match="TFLite interpreter differs from torch .*landmarks"):
+    with pytest.raises(ExportParityError, match="TFLite interpreter differs from torch beyond the bound: landmarks"):
         export_tflite(merged_lora("face_mesh", scale=0.05), tmp_path / "face_landmark.tflite")
 
 

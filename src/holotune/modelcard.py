@@ -72,8 +72,8 @@ def _tflite_rows(tflite: dict | None, runs: int) -> list[str]:
         f"{latency['finetuned']:.2f} | {latency['finetuned'] - latency['stock']:+.2f} ms |",
         "",
         "- `model.tflite` under the TFLite interpreter vs torch, max abs difference on real crops: "
-        + ", ".join(f"`{k}` {v:.2g}" for k, v in parity["tflite_vs_torch"].items())
-        + f" (float16 storage of the weights; bound {parity['atol']:g}); vs torch with the weights rounded to "
+        + ", ".join(f"`{k}` {v:.2g} (bound {parity['bounds'][k]:.2g})" for k, v in parity["tflite_vs_torch"].items())
+        + " (float16 storage of the weights; the bound is 1 % of each output's scale); vs torch with the weights rounded to "
         "float16 as the file stores them: "
         + ", ".join(f"`{k}` {v:.2g}" for k, v in parity["tflite_vs_torch_float16_weights"].items()) + ".",
     ]

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from holotune.config import build
-from holotune.tflite_export import FLOAT16_ATOL
+from holotune.tflite_export import FLOAT16_RTOL
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class ExportOptions:
         tracking_uri: MLflow tracking/registry URI.
         tflite: also write ``model.tflite`` (the landmark model's weights in MediaPipe's own file; an image
             gesture head stays in the ONNX file only, as MediaPipe's graph has no place for it).
-        tflite_atol: TFLite interpreter vs torch bound (:data:`holotune.tflite_export.FLOAT16_ATOL`).
+        tflite_rtol: TFLite interpreter vs torch bound, a fraction of each output's scale
+            (:data:`holotune.tflite_export.FLOAT16_RTOL`).
     """
 
     module: str
@@ -95,7 +96,7 @@ class ExportOptions:
     register: bool
     tracking_uri: str | None
     tflite: bool
-    tflite_atol: float = FLOAT16_ATOL
+    tflite_rtol: float = FLOAT16_RTOL
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "ExportOptions":
@@ -266,7 +267,7 @@ def export_tflite_checked(model: torch.nn.Module, path: Path, options: ExportOpt
     from holotune.tflite_export import TFLiteExportError, export_tflite, tflite_latency
 
     try:
-        written = export_tflite(model, path, atol=options.tflite_atol)
+        written = export_tflite(model, path, rtol=options.tflite_rtol)
     except TFLiteExportError as error:
         raise ReleaseError(f"{path}: {error}") from None
     timed = tflite_latency({"stock": written["source"], "finetuned": path}, model.spec, runs=options.latency_runs)
@@ -275,7 +276,7 @@ def export_tflite_checked(model: torch.nn.Module, path: Path, options: ExportOpt
         "drop_in_for": Path(written["source"]).name,
         "weights_changed": written["weights_changed"],
         "parity": {"tflite_vs_torch": written["parity"], "tflite_vs_torch_float16_weights":
-                   written["parity_float16_weights"], "atol": options.tflite_atol},
+                   written["parity_float16_weights"], "bounds": written["bounds"]},
         "size_bytes": {"stock": Path(written["source"]).stat().st_size, "finetuned": written["bytes"]},
         "latency_ms": {k: v["median_ms"] for k, v in timed.items()},
     }
@@ -355,7 +356,7 @@ def summary(record: dict) -> list[str]:
     if record.get("tflite"):
         t = record["tflite"]
         lines.append(f"{t['path']}: drop-in {t['drop_in_for']}; TFLite vs torch max "
-                     f"{max(t['parity']['tflite_vs_torch'].values()):.2g} (float16 weights; bound {t['parity']['atol']:g}); "
+                     f"{max(t['parity']['tflite_vs_torch'].values()):.2g} (float16 weights; within its bound); "
                      f"size {t['size_bytes']['finetuned']:,} B (stock {t['size_bytes']['stock']:,}); latency "
                      f"{t['latency_ms']['finetuned']:.2f} ms (stock {t['latency_ms']['stock']:.2f})")
     if record["registered"]:
