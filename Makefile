@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/runtime.py
 	$(PY) benchmarks/data.py
 	$(PY) benchmarks/export.py
+	$(PY) benchmarks/tflite_export.py
 	$(PY) benchmarks/prune.py
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/gestures.py
