@@ -272,7 +272,8 @@ def local_path(file: MediaFile) -> Path:
     return media_dir() / source_of(file).folder / file.name
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: str | os.PathLike) -> str:
+    """The full sha256 hex digest of a file's bytes (media checks, registry and model-card file hashes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -15,7 +15,6 @@ and, when asked, against the class names the caller expects.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from holotune.media import sha256_of as sha256
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
 
 CHAMPION = "champion"
@@ -169,15 +169,6 @@ def register_model(onnx_path: str | os.PathLike, module: str, *, tags: dict[str,
         attach_model_file(name, version, "tflite", tflite_path, tracking_uri)
     client.set_registered_model_alias(name, CHALLENGER, version)
     return version
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """The full sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def attach_model_file(name: str, version: str | int, fmt: str, path: str | os.PathLike,

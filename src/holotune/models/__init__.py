@@ -21,6 +21,7 @@ from holotune.models.spec import (
     UnknownModuleError,
     get_module,
     list_models,
+    mediapipe_root,
 )
 
 _LAZY = {
@@ -28,7 +29,6 @@ _LAZY = {
     "create_model": "holotune.models.factory",
     "get_spec": "holotune.models.factory",
     "load_graph": "holotune.models.factory",
-    "mediapipe_root": "holotune.models.factory",
     "tflite_path": "holotune.models.factory",
     "TFLiteFormatError": "holotune.models.tflite_graph",
     "read_tflite": "holotune.models.tflite_graph",
@@ -36,7 +36,8 @@ _LAZY = {
 }
 
 __all__ = ["MODEL_SPECS", "MODULE_MODELS", "MODULE_SPECS", "ModelSpec", "ModuleSpec", "OutputSpec",
-           "UnknownModuleError", "get_module", "list_models", *_LAZY]
+           "UnknownModuleError", "get_module", "list_models", "mediapipe_root",
+           *_LAZY]
 
 
 def __getattr__(name: str):

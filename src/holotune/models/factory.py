@@ -5,13 +5,11 @@ Weights come only from the installed ``mediapipe`` package; nothing is ever down
 
 from __future__ import annotations
 
-import importlib.util
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from holotune.models.spec import MODEL_SPECS, ModelSpec, list_models  # noqa: F401  (list_models: re-exported)
+from holotune.models.spec import MODEL_SPECS, ModelSpec, list_models, mediapipe_root  # noqa: F401  (re-exported)
 from holotune.models.tflite_graph import TFLiteGraph, read_tflite
 from holotune.models.tflite_module import TFLiteModule
 
@@ -29,15 +27,6 @@ def get_spec(name: str) -> ModelSpec:
         return MODEL_SPECS[name]
     except KeyError:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}") from None
-
-
-@lru_cache(maxsize=1)
-def mediapipe_root() -> Path:
-    """The installed ``mediapipe`` package directory, found without importing it."""
-    found = importlib.util.find_spec("mediapipe")
-    if found is None or not found.submodule_search_locations:
-        raise FileNotFoundError("the mediapipe package is not installed; holotune needs mediapipe==0.10.21 for its models")
-    return Path(next(iter(found.submodule_search_locations)))
 
 
 def tflite_path(name: str) -> Path:

@@ -7,7 +7,10 @@ for mediapipe 0.10.21 (see ``docs/tflite_port.md`` §2 and
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -296,3 +299,12 @@ def get_module(name: str, field: str = "module") -> ModuleSpec:
         return MODULE_SPECS[name]
     except (KeyError, TypeError):
         raise UnknownModuleError(f"{field}: unknown module {name!r}; one of {sorted(MODULE_SPECS)}") from None
+
+
+@lru_cache(maxsize=1)
+def mediapipe_root() -> Path:
+    """The installed ``mediapipe`` package directory, found without importing it."""
+    found = importlib.util.find_spec("mediapipe")
+    if found is None or not found.submodule_search_locations:
+        raise FileNotFoundError("the mediapipe package is not installed; holotune needs mediapipe==0.10.21 for its models")
+    return Path(next(iter(found.submodule_search_locations)))
