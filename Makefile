@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[train,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/gestures.py
 	$(PY) benchmarks/pose.py
+	$(PY) benchmarks/lean.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

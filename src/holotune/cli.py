@@ -3,6 +3,7 @@
     holotune models list [--json]
     holotune models verify [NAME ...] [--json] [--tolerance T] [--no-onnx] [--onnx-dir DIR]
     holotune models export [--dir DIR] [--force]
+    holotune models package --out DIR [--onnx-dir DIR] [--no-verify] [--tolerance T]
     holotune models promote NAME VERSION [--alias champion] [--expect-classes none,a,b] [--tracking-uri URI]
     holotune models versions NAME [--json] [--tracking-uri URI]
     holotune models pull NAME@ALIAS|NAME/VERSION --format onnx|tflite --out DIR [--tracking-uri URI]
@@ -14,7 +15,8 @@
     holotune serve [--host 127.0.0.1] [--port 8080] [--workspace DIR] [--tensorboard-port PORT] ...
     holotune tensorboard [--workspace DIR | --logdir DIR] [--host 127.0.0.1] [--port 6006]
 
-Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input.
+Exit codes: 0 success, 1 a check failed, 2 bad usage or unreadable input (or a command run on an
+install without the extra it needs: ``holotune[train]``, ``holotune[registry]``; the message says which).
 """
 
 from __future__ import annotations
@@ -77,9 +79,26 @@ def _models_verify(args: argparse.Namespace) -> int:
 
 def _models_export(args: argparse.Namespace) -> int:
     from holotune.export import export_stock_models
+    from holotune.runtime.sessions import stock_export_dir
 
-    for name, path in export_stock_models(args.dir, force=args.force).items():
+    for name, path in export_stock_models(args.dir or stock_export_dir(), force=args.force).items():
         print(f"{name:<28}{path}")
+    return 0
+
+
+def _models_package(args: argparse.Namespace) -> int:
+    from holotune.stock_models import PackageError, describe, package_stock_models
+
+    if not args.tolerance > 0:
+        print(f"holotune: --tolerance must be > 0, got {args.tolerance}", file=sys.stderr)
+        return 2
+    try:
+        result = package_stock_models(args.out, onnx_dir=args.onnx_dir, verify=not args.no_verify,
+                                      tolerance=args.tolerance)
+    except PackageError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 1
+    print(describe(result))
     return 0
 
 
@@ -135,10 +154,14 @@ def _models_pull(args: argparse.Namespace) -> int:
 
 
 def _ensure_stock_models() -> None:
-    """Export the stock ONNX models on first use, in a child process (this one never imports torch)."""
-    from holotune.runtime.sessions import ensure_stock_models
+    """Export the stock ONNX models on first use, in a child process (this one never imports torch);
+    on the serving install, without them, stop with the message that says how to get them."""
+    from holotune.runtime.sessions import ModelLoadError, ensure_stock_models
 
-    ensure_stock_models()
+    try:
+        ensure_stock_models()
+    except ModelLoadError as exc:
+        raise _CommandError(str(exc)) from None
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -420,6 +443,7 @@ class _Progress:
 def _bench_runtime(args: argparse.Namespace) -> int:
     from holotune.runtime.benchmark import benchmark_runtime, format_table, load_bench_images
 
+    _require_training("holotune bench runtime", ("mediapipe",))
     _ensure_stock_models()
     report = benchmark_runtime(load_bench_images(args.images), runs=args.runs, warmup=args.warmup)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
@@ -447,6 +471,23 @@ def _data_validate(args: argparse.Namespace) -> int:
     return 0 if not report["invalid"] else 1
 
 
+class _CommandError(Exception):
+    """A command that cannot run here; :func:`main` prints the message and exits 2."""
+
+
+class _NeedsTraining(_CommandError):
+    """A command that needs the training install, run on the serving install; the message says so."""
+
+
+def _require_training(what: str, modules: tuple[str, ...]) -> None:
+    """Stop ``what`` before it starts unless ``modules`` (training-install modules) are installed."""
+    from holotune.extras import missing, needs_training
+
+    absent = missing(modules)
+    if absent:
+        raise _NeedsTraining(needs_training(what, absent))
+
+
 def _tensorboard_command(logdir: str, host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", host, "--port", str(port)]
 
@@ -462,6 +503,8 @@ def _serve(args: argparse.Namespace) -> int:
     from holotune.service import ServiceSettings, create_app
     from holotune.service.settings import resolve_settings
 
+    if args.tensorboard_port:
+        _require_training("holotune serve --tensorboard-port", ("tensorboard",))
     try:
         ensure_stock_models()
     except ModelLoadError as error:
@@ -505,6 +548,7 @@ def _tensorboard(args: argparse.Namespace) -> int:
 
     from holotune.service.settings import ServiceSettings, resolve_settings
 
+    _require_training("holotune tensorboard", ("tensorboard",))
     logdir = args.logdir or str(resolve_settings(ServiceSettings.from_env(
         workspace=Path(args.workspace) if args.workspace else None)).state_dir)
     Path(logdir).mkdir(parents=True, exist_ok=True)
@@ -553,6 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None, help="output folder (default: $HOLOTUNE_ONNX_DIR or ~/.cache/holotune)")
     p.add_argument("--force", action="store_true", help="re-export files that already exist")
     p.set_defaults(func=_models_export)
+    p = models_sub.add_parser("package", help="build the stock-models wheel the serving install (no torch) runs on: "
+                                              "export (or reuse the exports), verify against the .tflite, write it")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the wheel into (created if missing)")
+    p.add_argument("--onnx-dir", default=None, metavar="DIR", help="exports to package; missing ones are exported "
+                                                                   "(default: $HOLOTUNE_ONNX_DIR or ~/.cache/holotune)")
+    p.add_argument("--no-verify", action="store_true", help="skip the check against MediaPipe's .tflite files")
+    p.add_argument("--tolerance", type=float, default=1e-2, help="max abs difference allowed (default 1e-2)")
+    p.set_defaults(func=_models_package)
     p = models_sub.add_parser("promote", help="point an MLflow alias (default champion) at a registered version")
     p.add_argument("name", help="registered model, e.g. holotune-face_mesh")
     p.add_argument("version", help="version number (1 is the stock model: promoting it rolls back)")
@@ -666,7 +718,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except _CommandError as exc:
+        print(f"holotune: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a module of an extra this install lacks: say which extra
+        from holotune.extras import extra_for, needs
+
+        extra = extra_for(exc)
+        if extra is None:
+            raise
+        command = " ".join(v for v in (args.command, getattr(args, "action", None), getattr(args, "what", None)) if v)
+        print(f"holotune: {needs(extra, f'holotune {command}', [exc.name.split('.')[0]])}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

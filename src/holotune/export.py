@@ -136,9 +136,9 @@ def export_stock_models(directory: str | Path | None = None, *, force: bool = Fa
     Existing files are kept unless ``force``; returns model name -> ONNX path.
     """
     from holotune.models import create_model, list_models
-    from holotune.runtime.sessions import stock_model_dir
+    from holotune.runtime.sessions import stock_export_dir
 
-    directory = Path(directory) if directory else stock_model_dir()
+    directory = Path(directory) if directory else stock_export_dir()
     paths = {}
     for name in list_models():
         path = directory / f"{name}.onnx"

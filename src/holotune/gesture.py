@@ -159,14 +159,13 @@ def decide_indices(probabilities: np.ndarray, threshold: float = SCORE_THRESHOLD
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """An ONNX file's metadata properties (key -> value)."""
-    import onnx
+    """An ONNX file's metadata properties (key -> value); needs no ``onnx`` package (the serving install)."""
+    from holotune.runtime.onnx_file import read_model
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
+        return read_model(Path(path).read_bytes()).metadata
+    except (OSError, ValueError) as exc:
         raise GestureError(f"{path}: not a readable ONNX model: {exc}") from exc
-    return {p.key: p.value for p in model.metadata_props}
 
 
 def metadata_class_names(metadata: dict[str, str], where: str) -> list[str]:

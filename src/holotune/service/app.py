@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 
-from holotune import __version__
+from holotune import __version__, extras
 from holotune.service.errors import validation_error
 from holotune.service.middleware import INFER_PATH, VIDEO_PATH, BodySizeLimit, FormAsJson, TokenGuard
 from holotune.service.routes import inference, jobs, logs, stream, video
@@ -51,9 +51,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                        limits={INFER_PATH: settings.max_upload_bytes, VIDEO_PATH: settings.max_video_bytes})
     app.add_middleware(TokenGuard)  # outermost: no body is read before the token is checked
     app.include_router(jobs.status_router)
-    if settings.finetune_api:
+    absent = extras.training_missing() if settings.finetune_api else []
+    if settings.finetune_api and not absent:
         app.include_router(jobs.router)
         app.include_router(logs.router)
+    elif absent:  # the serving install: the job endpoints say what to install
+        app.include_router(switched_off([jobs.router, logs.router], extras.needs_training("the fine-tuning API", absent),
+                                        status_code=503))
     else:
         app.include_router(switched_off([jobs.router, logs.router], jobs.SWITCHED_OFF))
     app.include_router(inference.router)
@@ -62,12 +66,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
-def switched_off(routers: list[APIRouter], detail: str) -> APIRouter:
-    """The routers' paths and methods, each answering 404 with ``detail`` and left out of the
-    OpenAPI schema: a switched-off API says so instead of a bare "Not Found"."""
+def switched_off(routers: list[APIRouter], detail: str, status_code: int = 404) -> APIRouter:
+    """The routers' paths and methods, each answering ``status_code`` (404: switched off; 503: not
+    installed) with ``detail`` and left out of the OpenAPI schema: an API that is off says why
+    instead of a bare "Not Found"."""
 
     async def refuse():
-        raise HTTPException(404, detail)
+        raise HTTPException(status_code, detail)
 
     off = APIRouter(include_in_schema=False)
     for router in routers:

@@ -185,7 +185,16 @@ class ModelFollower:
         Returns:
             part (and ``gesture``) -> ``{"version", "changed", "error"}``.
         """
+        from holotune.extras import needs_registry, registry_missing
+
         with self._check_lock:
+            absent = registry_missing()
+            if absent:  # the serving install without the registry extra: the stock models, said once per check
+                error = needs_registry("following a registry alias", absent)
+                for part in FOLLOWED:
+                    self.parts[part].checked_at, self.parts[part].error = time.time(), error
+                return {part: {"version": self.parts[part].version, "changed": False, "error": error}
+                        for part in FOLLOWED}
             return {part: self._check_part(part, force) for part in FOLLOWED}
 
     def _registry(self):

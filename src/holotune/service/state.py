@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 from fastapi import Request
 
-from holotune import __version__
+from holotune import __version__, extras
 from holotune.service import pipeline
 from holotune.service.follower import ModelFollower
 from holotune.service.jobs import Job, JobStore
@@ -49,7 +49,10 @@ class Service:
             self._lock_file.close()
             raise ServiceError(f"another holotune service is using {self.state_dir}") from None
         self.token, self.token_source = load_token(settings.token, settings.token_file, self.state_dir)
-        if settings.finetune_api and settings.project_root is None:
+        # The serving install (no [train] extra) runs no jobs: the job endpoints answer 503 saying so.
+        self.training_missing = extras.training_missing() if settings.finetune_api else []
+        self.jobs_enabled = settings.finetune_api and not self.training_missing
+        if self.jobs_enabled and settings.project_root is None:
             raise ServiceError("no project root with stages/ and conf/ found: pass --project-root "
                                "(or $HOLOTUNE_PROJECT_ROOT), or --no-finetune-api")
         pipeline.quote(str(settings.workspace))  # a workspace path the stages could not be given fails here
@@ -81,9 +84,13 @@ class Service:
         self.follower = ModelFollower(self.holistic, self.settings.tracking_uri, self.settings.alias,
                                       self.state_dir / "serving", pose_threads=min(2, os.cpu_count() or 1))
         await anyio.to_thread.run_sync(self.follower.check)
-        if self.settings.finetune_api:
+        if self.jobs_enabled:
             self._tasks.append(asyncio.create_task(self._run_jobs()))
-        if self.settings.poll_interval_s > 0:
+        elif self.training_missing:
+            log.warning("%s", extras.needs_training("the fine-tuning API", self.training_missing))
+        if extras.registry_missing():
+            log.warning("%s; serving the stock models", extras.needs_registry("following the registry alias"))
+        elif self.settings.poll_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._follow_models()))
         log.info("holotune service %s: workspace %s, jobs in %s, token from %s, serving %s", __version__,
                  self.settings.workspace, self.state_dir, self.token_source, self.follower.versions())
