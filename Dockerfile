@@ -23,7 +23,9 @@
 # bind is not loopback, so every endpoint needs the bearer token: pass -e HOLOTUNE_API_TOKEN=...,
 # or read the generated one with `docker exec holistic-dev cat /workspace/jobs/api_token`.
 # The ./jobs mount keeps what the service writes (job table, logs, TensorBoard events, the MLflow
-# database and artifacts) across container re-creation. The containers run as uid 1000: add
+# database and artifacts) across container re-creation: MLFLOW_TRACKING_URI below puts the registry in
+# /workspace/jobs/mlflow.db, for the service, its jobs and `docker exec ... holotune models ...` alike
+# (outside a container the default is <workspace>/mlflow.db). The containers run as uid 1000: add
 # --user "$(id -u):$(id -g)" if the mounted folders belong to another user.
 # See docs/service.md.
 
@@ -42,6 +44,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOLOTUNE_WORKSPACE=/workspace \
+    MLFLOW_TRACKING_URI=sqlite:////workspace/jobs/mlflow.db \
     MPLCONFIGDIR=/tmp/matplotlib \
     XDG_CACHE_HOME=/tmp/cache
 

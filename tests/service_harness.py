@@ -35,16 +35,19 @@ class ServerProcess:
         tracking_uri: MLflow URI (default: a SQLite file in the workspace).
         args: extra ``holotune serve`` arguments.
         token: the bearer token (given through ``$HOLOTUNE_API_TOKEN``).
+        default_registry: start it as a user would in the workspace: no ``--tracking-uri`` and no
+            ``$MLFLOW_TRACKING_URI``, so that it follows its own default.
     """
 
     def __init__(self, workspace: Path, *, tracking_uri: str | None = None, args: list[str] | None = None,
-                 token: str = TOKEN, log_name: str = "server.log"):
+                 token: str = TOKEN, log_name: str = "server.log", default_registry: bool = False):
         self.workspace = Path(workspace)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.tracking_uri = tracking_uri or f"sqlite:///{self.workspace / 'mlflow.db'}"
         self.args = args or []
         self.token = token
+        self.default_registry = default_registry
         self.log_path = self.workspace.parent / log_name
         self.proc: subprocess.Popen | None = None
 
@@ -57,9 +60,12 @@ class ServerProcess:
 
     def start(self, timeout: float = 120.0) -> "ServerProcess":
         env = {**os.environ, "HOLOTUNE_API_TOKEN": self.token}
+        tracking = ["--tracking-uri", self.tracking_uri]
+        if self.default_registry:
+            env.pop("MLFLOW_TRACKING_URI", None)
+            tracking = []
         cmd = [sys.executable, "-m", "holotune.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--workspace", str(self.workspace), "--tracking-uri", self.tracking_uri, "--log-level", "warning",
-               *self.args]
+               "--workspace", str(self.workspace), *tracking, "--log-level", "warning", *self.args]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workspace)
         deadline = time.monotonic() + timeout

@@ -139,6 +139,32 @@ def test_splits_are_deterministic_and_respect_groups(tmp_path, photos):
     assert all(len(splits) == 1 for splits in by_group.values())
 
 
+def test_a_job_always_gets_a_test_split_or_is_told_why_not(tmp_path, photos):
+    """``require_test`` (the service's jobs): tiny data whose hash put no group in test gets the nearest group
+    there; one group cannot be both trained and tested on; without it, the plain rule is kept."""
+    from holotune.data.ingest import split_fraction
+
+    rows = [{"image": f"photos/p{i}.jpg", "keypoints": _keypoints(), "subject": f"person{i % 3}"} for i in range(6)]
+    labels = _write_jsonl(tmp_path / "labels.jsonl", rows)
+    lowest = min(split_fraction(f"person{k}", 0) for k in range(3))
+    options = {"split_by": "group", "validation_split": 0.0, "test_split": lowest / 2, "seed": 0}  # the hash: no test
+    plain = ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "a", **options))
+    assert plain.splits["test"] == 0 and plain.split_rule["test_key_added"] is None
+    report = ingest(ingest_options([Source("labelled", str(labels))], tmp_path / "b", require_test=True, **options))
+    nearest = min((f"person{k}" for k in range(3)), key=lambda g: split_fraction(g, 0))
+    assert report.split_rule == {"test_split": lowest / 2, "validation_split": 0.0, "split_by": "group", "seed": 0,
+                                 "keys": 3, "test_key_added": nearest}
+    assert {s.group for s in read_manifest(tmp_path / "b" / "manifest.jsonl") if s.split == "test"} == {nearest}
+    assert report.splits == {"train": 4, "val": 0, "test": 2}
+    assert json.loads((tmp_path / "b" / "ingest_report.json").read_text())["split_rule"]["test_key_added"] == nearest
+    one = _write_jsonl(tmp_path / "one.jsonl", [{**r, "subject": "solo"} for r in rows])
+    with pytest.raises(IngestError, match=r"no usable test split: ingest.test_split=0.25, split_by=group: 6 sample\(s\) "
+                                          r"in 1 split unit\(s\).*add samples from more subjects or videos"):
+        ingest(ingest_options([Source("labelled", str(one))], tmp_path / "c", require_test=True))
+    assert json.loads((tmp_path / "c" / "ingest_report.json").read_text())["counts"]["kept"] == 6  # the evidence
+    assert not (tmp_path / "c" / "manifest.jsonl").exists()
+
+
 def test_data_validate_cli(tmp_path, photos, capsys):
     from holotune.cli import main
 

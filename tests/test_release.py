@@ -52,7 +52,8 @@ def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, mon
     try:
         record = release(export_options(module="face_mesh", model_dir=str(finetuned), out_dir=str(tmp_path / "export"),
                                        metrics=str(tmp_path / "metrics.json"), params={"finetune": {"lora_rank": 4}},
-                                       latency_runs=5, tracking_uri=uri))
+                                       latency_runs=5, tracking_uri=uri,
+                                       tags={"holotune.job_id": "ft_20250405_face_mesh01", "gate_passed": "forged"}))
     finally:
         mlflow.set_tracking_uri(None)
     assert record["merge"]["source"] == "adapter"
@@ -77,6 +78,8 @@ def test_release_merges_exports_documents_and_registers(finetuned, tmp_path, mon
     assert tags["data_hash"] == record["data_hash"] and tags["gate_passed"] == "true"
     assert json.loads(tags["params"]) == {"finetune": {"lora_rank": 4}}
     assert tags["metric.shifted.nme.change_pct"] == "-20.0000" and tags["git_commit"]
+    assert tags["holotune.job_id"] == "ft_20250405_face_mesh01"  # export.tags: the service's jobs name themselves
+    assert record["registered"]["tags"] == {"holotune.job_id": "ft_20250405_face_mesh01", "gate_passed": "true"}
     card = (tmp_path / "export" / "MODEL_CARD.md").read_text()
     for heading in ("## Data", "## Parameters", "## Metrics", "## Parity", "## Size and latency", "## Limits"):
         assert heading in card

@@ -29,12 +29,14 @@ def workspace(tmp_path_factory, shards):
 
 
 def _original_body(workspace, **extra) -> dict:
-    """The article's start body, shrunk to tiny data (2 epochs of 2 batches)."""
+    """The article's start body, shrunk to tiny data (2 epochs of 2 batches). The forgetting gate is
+    test_service_loop's subject: here the job must complete whatever two such epochs do to the reference
+    NME (seen +1.4 %, near the 2 % allowance), so a regression is allowed (the model is still registered)."""
     return {"dataset_path": f"{workspace}/data/train.tfrecord", "module": "face_mesh", "epochs": 2,
             "batch_size": 8, "learning_rate": 1e-3, "lora_rank": 8, "freeze_backbone": True,
             "validation_split": 0.2, "checkpoint_dir": f"{workspace}/checkpoints/face_custom_v1",
             "gradient_clip": 1.0, "mixed_precision": False, "cache_dataset": True, "limit_train_batches": 2,
-            **extra}
+            "allow_regression": True, **extra}
 
 
 def _group_alive(pgid: int) -> bool:
@@ -90,7 +92,8 @@ def test_original_sequence_survives_a_restart(workspace):
             job_dir = workspace / "jobs" / job_id
             assert (job_dir / "models" / "face_mesh" / "model.pt").is_file()
             detail = http.get(f"/api/v1/finetune/jobs/{job_id}").json()
-            assert [c["stage"] for c in detail["commands"]] == ["ingest", "tfrecord", "finetune"]
+            assert [c["stage"] for c in detail["commands"]] == ["ingest", "tfrecord", "finetune", "evaluate", "export"]
+            assert [s["status"] for s in detail["stages"]] == ["completed"] * 5
             assert "finetune.learning_rate=0.001" in detail["commands"][2]["argv"]
             # 5. prune, as the article's `curl -X POST .../model/prune -d '{"method": "l1_norm", "sparsity": 0.3}'`
             r = http.post("/api/v1/model/prune", content=json.dumps({"method": "l1_norm", "sparsity": 0.3}),

@@ -166,4 +166,6 @@ def test_finetune_api_can_be_switched_off(server):
         assert http.get("/api/v1/finetune/status").status_code == 200
         assert http.put("/api/v1/finetune/jobs", headers=server.auth).status_code == 405
         paths = http.get("/openapi.json").json()["paths"]
-        assert sorted(paths) == ["/api/v1/finetune/status", "/api/v1/infer", "/api/v1/infer/video", "/api/v1/models", "/api/v1/models/reload"]
+        assert sorted(paths) == ["/api/v1/finetune/status", "/api/v1/infer", "/api/v1/infer/video", "/api/v1/models",
+                                 "/api/v1/models/reload", "/api/v1/models/{name}/audit", "/api/v1/models/{name}/promote",
+                                 "/api/v1/models/{name}/versions"]

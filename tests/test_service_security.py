@@ -171,7 +171,8 @@ def test_prune_without_a_completed_job_is_422(http, server):
 MUTATING = [("post", "/api/v1/finetune/start", {"json": {"dataset_path": "data/train.tfrecord"}}),
             ("post", "/api/v1/model/prune", {"json": {"method": "l1_norm", "sparsity": 0.3}}),
             ("post", "/api/v1/finetune/cancel", {"params": {"job_id": "ft_20250405_face01"}}),
-            ("post", "/api/v1/models/reload", {})]
+            ("post", "/api/v1/models/reload", {}),
+            ("post", "/api/v1/models/holotune-face_mesh/promote", {"json": {"version": 1}})]
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs"), MUTATING, ids=[m[1] for m in MUTATING])
@@ -272,10 +273,12 @@ def test_the_schema_names_every_endpoint_and_documents_the_token(tmp_path):
     schema = create_app(ServiceSettings(workspace=tmp_path, token="t", project_root=tmp_path)).openapi()
     operations = {(path, method): op for path, item in schema["paths"].items() for method, op in item.items()}
     assert sorted(op["operationId"] for op in operations.values()) == [
-        "cancel_api_v1_finetune_cancel_post", "infer_api_v1_infer_post", "infer_video_api_v1_infer_video_post", "job_detail_api_v1_finetune_jobs__job_id__get",
+        "audit_log_api_v1_models__name__audit_get", "cancel_api_v1_finetune_cancel_post", "infer_api_v1_infer_post",
+        "infer_video_api_v1_infer_video_post", "job_detail_api_v1_finetune_jobs__job_id__get",
         "jobs_api_v1_finetune_jobs_get", "log_text_logs__job_id__get", "logs_api_v1_finetune_logs_get",
-        "metrics_api_v1_finetune_metrics_get", "models_api_v1_models_get", "prune_api_v1_model_prune_post",
-        "reload_api_v1_models_reload_post", "start_api_v1_finetune_start_post", "status_api_v1_finetune_status_get"]
+        "metrics_api_v1_finetune_metrics_get", "models_api_v1_models_get", "promote_version_api_v1_models__name__promote_post",
+        "prune_api_v1_model_prune_post", "reload_api_v1_models_reload_post", "start_api_v1_finetune_start_post",
+        "status_api_v1_finetune_status_get", "versions_api_v1_models__name__versions_get"]
     assert all(op["security"] == [{"HTTPBearer": []}] for op in operations.values())
     assert {op["tags"][0] for (path, _), op in operations.items() if "finetune" in path or "logs" in path or
             "prune" in path} == {"finetune"}

@@ -37,10 +37,12 @@ def test_a_request_composes_to_the_intended_stage_config(tmp_path):
                "task_type": "classification", "class_names": ["none", "open palm", "ok"], "epochs": 3,
                "batch_size": 4, "learning_rate": 5e-5, "lora_rank": 4, "freeze_backbone": False,
                "validation_split": 0.25, "gradient_clip": 0.5, "mixed_precision": True, "cache_dataset": False,
-               "max_time": "00:00:10:00", "limit_train_batches": 2, "checkpoint_dir": str(tmp_path / "ck pt")}
+               "max_time": "00:00:10:00", "limit_train_batches": 2, "checkpoint_dir": str(tmp_path / "ck pt"),
+               "test_split": 0.3, "allow_regression": True}
     commands = finetune_commands(request, job, project_root=PROJECT, python=sys.executable, cwd=tmp_path,
                                  tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    assert [c["stage"] for c in commands] == ["ingest", "tfrecord", "finetune"]
+    assert [c["stage"] for c in commands] == ["ingest", "tfrecord", "finetune", "evaluate", "export"]
+    assert all(c["argv"][2:] == commands[0]["argv"][2:] for c in commands)  # every stage: the same overrides
     assert commands[2]["argv"][:2] == [sys.executable, str(PROJECT / "stages" / "finetune.py")]
     cfg = _compose(commands[2]["argv"], tmp_path)
     assert cfg["ingest"]["sources"] == [{"kind": "class_folders", "path": request["dataset_path"]}]
@@ -59,6 +61,37 @@ def test_a_request_composes_to_the_intended_stage_config(tmp_path):
     assert {k: cfg["paths"][k] for k in ("data", "models", "reports")} == {
         "data": str(job / "data"), "models": str(job / "models"), "reports": str(job / "reports")}
     assert f["out_dir"] == "${paths.models}/${module.name}" and cfg["tfrecord"]["out_dir"] == "${paths.data}/shards"
+    # ingest holds out a test split (or fails saying why); evaluate scores it; export registers the result,
+    # tagged with the job, in the service's registry.
+    assert cfg["ingest"]["test_split"] == 0.3 and cfg["ingest"]["require_test"] is True
+    assert cfg["evaluate"]["allow_regression"] is True
+    e = cfg["export"]
+    assert (e["register"], e["tflite"], e["tracking_uri"]) == (True, True, f"sqlite:///{tmp_path}/mlflow.db")
+    assert e["tags"] == {"holotune.job_id": "ft_20250405_hands01"}
+
+
+def test_the_evaluate_and_export_stages_write_into_the_job_and_register_with_its_id(tmp_path):
+    """The stage scripts' resolved config (``--resolve``): every evaluate and export path is in the job's folder;
+    a gesture head (task.input=landmarks) keeps its own registered model."""
+    job = tmp_path / "jobs" / "ft_20250405_face_mesh02"
+    commands = finetune_commands({"module": "face_mesh", "dataset_path": str(tmp_path / "d.tfrecord"),
+                                  "dataset_kind": "tfrecord"}, job, project_root=PROJECT, python=sys.executable,
+                                 cwd=tmp_path, tracking_uri="sqlite:///x.db")
+    cfg = _compose([*commands[4]["argv"], "--resolve"], tmp_path)
+    ev, ex = cfg["evaluate"], cfg["export"]
+    assert (ev["model"], ev["shards_dir"], ev["out_dir"], ev["split"]) == (
+        str(job / "models" / "face_mesh" / "model.pt"), str(job / "data" / "shards"), str(job / "reports"), "test")
+    assert ev["allow_regression"] is False and cfg["ingest"]["test_split"] == 0.25  # conf/'s defaults
+    assert (ex["model_dir"], ex["out_dir"], ex["metrics"]) == (
+        str(job / "models" / "face_mesh"), str(job / "models" / "exported" / "face_mesh"), str(job / "reports" / "metrics.json"))
+    assert ex["tags"] == {"holotune.job_id": job.name} and ex["tracking_uri"] == "sqlite:///x.db"
+    gesture = finetune_commands({"module": "hands", "dataset_path": str(tmp_path / "poses"), "dataset_kind": "labelled",
+                                 "task_type": "classification", "task_input": "landmarks",
+                                 "class_names": ["none", "fist"]}, tmp_path / "jobs" / "ft_20250405_hands02",
+                                project_root=PROJECT, python=sys.executable, cwd=tmp_path, tracking_uri="sqlite:///x.db")
+    cfg = _compose([*gesture[4]["argv"], "--resolve"], tmp_path)
+    assert cfg["export"]["task_input"] == cfg["evaluate"]["task_input"] == "landmarks"  # -> holotune-gesture
+    assert cfg["export"]["tags"] == {"holotune.job_id": "ft_20250405_hands02"}
 
 
 def test_a_prune_request_points_at_the_source_jobs_outputs(tmp_path):
@@ -114,6 +147,46 @@ def test_job_ids_number_per_day_and_module_and_status_changes_are_conditional(tm
     assert JobStore(tmp_path / "jobs.db").get(b.id).request == {"module": "face_mesh"}  # reopened: all there
 
 
+def test_each_stage_is_reported_with_its_status_and_wall_time(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    commands = lambda job_id, job_dir: [{"stage": s, "argv": [], "cwd": "."} for s in ("ingest", "finetune", "export")]  # noqa: E731
+    job = store.create("finetune", "face_mesh", {}, tmp_path, commands)
+    assert [(s["name"], s["status"], s["seconds"]) for s in job.stage_list()] == [
+        ("ingest", "pending", None), ("finetune", "pending", None), ("export", "pending", None)]
+    store.update(job.id, status=RUNNING)
+    store.record_stage(job.id, "ingest", status=RUNNING, started=100.0)
+    store.record_stage(job.id, "ingest", status=COMPLETED, ended=112.5, returncode=0)
+    store.record_stage(job.id, "finetune", status=RUNNING, started=113.0)
+    stages = store.get(job.id).stage_list(now=120.0)
+    assert [(s["name"], s["status"], s["seconds"]) for s in stages] == [
+        ("ingest", "completed", 12.5), ("finetune", "running", 7.0), ("export", "pending", None)]
+    assert stages[0]["started_at"] and stages[0]["finished_at"] and stages[1]["finished_at"] is None
+    store.finish(job.id, CANCELLED, error="cancelled during stage finetune")  # the stage's process was killed
+    assert [(s["name"], s["status"]) for s in store.get(job.id).stage_list()] == [
+        ("ingest", "completed"), ("finetune", "cancelled"), ("export", "skipped")]
+    assert store.get(job.id).summary()["stages"][1]["finished_at"] is not None
+
+
+def test_a_job_table_from_before_stages_were_recorded_gets_the_column(tmp_path):
+    import sqlite3
+
+    from holotune.service import jobs
+
+    db = sqlite3.connect(tmp_path / "jobs.db")
+    db.execute(jobs._SCHEMA.replace(",\n    stages      TEXT", ""))
+    db.execute("INSERT INTO jobs (id, kind, module, status, request, commands, job_dir, log_path, created_at, seq) "
+               "VALUES ('ft_20250405_pose01', 'finetune', 'pose', 'completed', '{}', "
+               "'[{\"stage\": \"ingest\", \"argv\": [], \"cwd\": \".\"}]', '.', 'log', 0, 1)")
+    db.commit()
+    db.close()
+    old = JobStore(tmp_path / "jobs.db").get("ft_20250405_pose01")
+    assert old.stages is None and old.stage_list()[0]["status"] == "unknown"  # it ran, but no one recorded how
+    store = JobStore(tmp_path / "jobs.db")  # opened again: the column is not added twice
+    job = store.create("finetune", "pose", {}, tmp_path, lambda job_id, job_dir: [{"stage": "ingest", "argv": [],
+                                                                                    "cwd": "."}])
+    assert job.stages == {} and job.stage_list()[0]["status"] == "pending"
+
+
 def test_latest_metrics_from_tensorboard_events(tmp_path):
     import time
 
@@ -142,8 +215,25 @@ def test_the_reason_of_a_failed_stage_is_its_last_exception_line(tmp_path):
                    "holotune.training.finetune.FinetuneConfigError: lora_rank must be >= 1, got 0\n"
                    "[holotune] stage finetune exited with code 1 after 3.0 s\n")
     assert last_error(log) == "holotune.training.finetune.FinetuneConfigError: lora_rank must be >= 1, got 0"
-    log.write_text("just output\n\n")
+    assert last_error(log, "finetune") == last_error(log)
+    log.write_text("just output\n\n[holotune] stage finetune exited with code 1 after 3.0 s\n")
     assert last_error(log) == "just output"
+
+
+def test_the_reason_of_a_failed_gate_is_the_evaluate_stages_message_with_the_figures(tmp_path):
+    gate = ("evaluate: evaluate gate failed: reference split (16 samples, 16 identities): nme 12.334 (stock) -> "
+            "13.100 (fine-tuned), +6.21%; the gate allows 2% higher; false presence on non-face patches 1% -> 9% "
+            "(allowed +5 points). The fine-tuned model forgot part of the stock domain; reports are in "
+            f"{tmp_path / ('x' * 300)}. Re-run with evaluate.allow_regression=true to accept it.")
+    log = tmp_path / "job.log"
+    log.write_text("[holotune] 2025-04-05 10:00:00 stage finetune: (cd /w && python stages/finetune.py)\n"
+                   "finetune: train/loss=0.3\nValueError: a warning line an earlier stage printed\n"
+                   "[holotune] stage finetune exited with code 0 after 9.0 s\n"
+                   "[holotune] 2025-04-05 10:00:09 stage evaluate: (cd /w && python stages/evaluate.py)\n"
+                   "/x/plots.py:82: RuntimeWarning: Mean of empty slice\n"
+                   f"{gate}\n[holotune] stage evaluate exited with code 1 after 4.0 s\n")
+    assert last_error(log, "evaluate") == gate  # whole: the figures and the allowance, past 500 characters
+    assert last_error(log) == "ValueError: a warning line an earlier stage printed"  # without the stage: as before
     assert describe_exit(1) == "exited with code 1"
     assert describe_exit(-9) == "was killed by signal 9 (SIGKILL)"
 

@@ -4,7 +4,7 @@
     holotune models verify [NAME ...] [--json] [--tolerance T] [--no-onnx] [--onnx-dir DIR]
     holotune models export [--dir DIR] [--force]
     holotune models package --out DIR [--onnx-dir DIR] [--no-verify] [--tolerance T]
-    holotune models promote NAME VERSION [--alias champion] [--expect-classes none,a,b] [--tracking-uri URI]
+    holotune models promote NAME VERSION|challenger [--alias champion] [--force] [--expect-classes none,a,b] [--tracking-uri URI]
     holotune models versions NAME [--json] [--tracking-uri URI]
     holotune models pull NAME@ALIAS|NAME/VERSION --format onnx|tflite --out DIR [--tracking-uri URI]
     holotune infer INPUT ... [--json] [--overlay DIR|FILE.mp4] [--face-mesh M] [--hands M] [--pose M] [--gesture M]
@@ -109,15 +109,20 @@ def _tracking_uri(args: argparse.Namespace) -> str:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    from holotune.registry import RegistryError, promote
+    from holotune.registry import GateFailed, RegistryError, promote
 
     expected = None if args.expect_classes is None else [c.strip() for c in args.expect_classes.split(",")]
     try:
-        promote(args.name, args.version, args.alias, _tracking_uri(args), expect_class_names=expected)
+        version = promote(args.name, args.version, args.alias, _tracking_uri(args), expect_class_names=expected,
+                          force=args.force)
+    except GateFailed as exc:
+        print(f"holotune: {exc} (--force promotes it anyway)", file=sys.stderr)
+        return 2
     except RegistryError as exc:
         print(f"holotune: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.name}@{args.alias} -> version {args.version}")
+    named = "" if args.version == version else f" ({args.version})"
+    print(f"{args.name}@{args.alias} -> version {version}{named}")
     return 0
 
 
@@ -134,7 +139,10 @@ def _models_versions(args: argparse.Namespace) -> int:
     else:
         for v in versions:
             stock = " (stock)" if v["tags"].get("stock") == "true" else ""
-            print(f"{args.name} v{v['version']}{stock}  aliases: {', '.join(v['aliases']) or '-'}")
+            passed = v["gate"]["gate_passed"]
+            gate = "" if passed is None else f"  gate: {'passed' if passed else 'FAILED'}"
+            job = f"  job: {v['job_id']}" if v["job_id"] else ""
+            print(f"{args.name} v{v['version']}{stock}  aliases: {', '.join(v['aliases']) or '-'}{gate}{job}")
     return 0
 
 
@@ -607,8 +615,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_models_package)
     p = models_sub.add_parser("promote", help="point an MLflow alias (default champion) at a registered version")
     p.add_argument("name", help="registered model, e.g. holotune-face_mesh")
-    p.add_argument("version", help="version number (1 is the stock model: promoting it rolls back)")
+    p.add_argument("version", help="version number (1 is the stock model: promoting it rolls back), or an alias "
+                                   "naming one (challenger)")
     p.add_argument("--alias", default="champion")
+    p.add_argument("--force", action="store_true",
+                   help="promote a version whose evaluation gate failed (tag gate_passed=false)")
     p.add_argument("--expect-classes", metavar="NONE,A,B", default=None,
                    help="gesture models: refuse unless the version's class names are exactly these, in order")
     p.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
@@ -672,7 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project-root", help="folder with stages/ and conf/ (default: this checkout)")
     p.add_argument("--token-file", help="file holding the bearer token (default: $HOLOTUNE_API_TOKEN, "
                                         "$HOLOTUNE_API_TOKEN_FILE, else generated into <workspace>/jobs/api_token)")
-    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default sqlite:///<workspace>/jobs/mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else "
+                                          "sqlite:///<workspace>/mlflow.db, the registry make demo and "
+                                          "holotune models use in the project folder)")
     p.add_argument("--alias", default="champion", help="registry alias the inference follows (default champion)")
     p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between registry checks (0: only "
                                                                      "on POST /api/v1/models/reload)")

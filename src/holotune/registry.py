@@ -11,6 +11,11 @@ no stock gesture model, so it has no version 1 rule: its first version is the fi
 A gesture version, and a hand model version with an image gesture head, carries its class names in
 the tag :data:`CLASS_NAMES_TAG` (a JSON list); promotion checks that tag against the ONNX metadata
 and, when asked, against the class names the caller expects.
+
+Promotion also reads the evaluation gate the export stage records on a version (tag
+:data:`GATE_TAG`, figures in ``metric.*`` tags): a version whose gate failed is not promoted unless
+forced (:class:`GateFailed`). The CLI (``holotune models promote``) and the service
+(``POST /api/v1/models/{name}/promote``) both promote through :func:`promote`, so the rule is one.
 """
 
 from __future__ import annotations
@@ -38,10 +43,41 @@ INPUT_TAG = "holotune.input"
 MODEL_ARTIFACT = "model"
 FORMATS = {"onnx": "model.onnx", "tflite": "model.tflite"}
 SHA256_TAG = "holotune.sha256.{}"
+# The evaluation gate the export stage records on a version ("true" / "false"), its figures
+# (``metric.<name>`` tags, e.g. ``metric.shifted.nme.change_pct``), and the service job that made it.
+GATE_TAG = "gate_passed"
+METRIC_TAG_PREFIX = "metric."
+JOB_TAG = "holotune.job_id"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# MLflow's error codes for a registered model, version or alias that does not exist (or a malformed version).
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE")
 
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot be done; the message names the model, version or alias."""
+
+
+class RegistryNotFound(RegistryError):
+    """No such registered model, version or alias."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry cannot be opened or read; the message names its URI (password hidden)."""
+
+
+class GateFailed(RegistryError):
+    """A version whose evaluation gate failed (tag ``gate_passed=false``), promoted without ``force``.
+
+    Attributes:
+        name, version: the refused version.
+        gate: its :func:`gate_figures`.
+    """
+
+    def __init__(self, name: str, version: str, gate: dict):
+        figures = ", ".join(f"{k}={v}" for k, v in gate["metrics"].items()) or "no metric tags"
+        super().__init__(f"{name} version {version} failed its evaluation gate (tag {GATE_TAG}=false; {figures}); "
+                         "not promoted")
+        self.name, self.version, self.gate = name, version, gate
 
 
 def registered_name(module: str) -> str:
@@ -51,14 +87,118 @@ def registered_name(module: str) -> str:
     return f"holotune-{module}"
 
 
+def redact_uri(uri: str | None) -> str:
+    """``uri`` with the password of its ``user:password@`` part replaced by ``***`` (for messages and
+    responses); ``None``: MLflow's default."""
+    if not uri:
+        return "MLflow's default registry ($MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)"
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def check_registry_uri(tracking_uri: str | None) -> None:
+    """Refuse, at once, a ``sqlite:///`` registry MLflow could not open: a path that is a folder, a
+    file that is not an SQLite database, a folder that cannot hold a new one (MLflow itself retries
+    such a path for about 100 s before it fails). Other URIs are left to MLflow.
+
+    Raises:
+        RegistryUnavailable: naming the URI and what is wrong with its file.
+    """
+    if not tracking_uri or not tracking_uri.startswith("sqlite:///"):
+        return
+    path = tracking_uri[len("sqlite:///"):].split("?")[0]
+    if not path or path == ":memory:":
+        return
+    file = Path(path)
+    where = f"the registry {redact_uri(tracking_uri)}"
+    try:
+        if file.exists():
+            if not file.is_file():
+                raise RegistryUnavailable(f"cannot open {where}: {file} is not a file")
+            with open(file, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+            if head and head != SQLITE_MAGIC:
+                raise RegistryUnavailable(f"cannot open {where}: {file} is not an SQLite database")
+            return
+        parent = file.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise RegistryUnavailable(f"cannot open {where}: {file} does not exist and {parent} is not a writable "
+                                      "folder to create it in")
+    except OSError as exc:
+        raise RegistryUnavailable(f"cannot open {where}: {exc}") from None
+
+
 def connect(tracking_uri: str | None):
-    """``(mlflow, MlflowClient)`` on ``tracking_uri`` (tracking and registry; ``None``: MLflow's default)."""
+    """``(mlflow, MlflowClient)`` on ``tracking_uri`` (tracking and registry; ``None``: MLflow's default).
+
+    Raises:
+        RegistryUnavailable: the registry cannot be opened (:func:`check_registry_uri`, or MLflow's error).
+    """
     import mlflow
 
+    check_registry_uri(tracking_uri)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-    return mlflow, mlflow.MlflowClient()
+    try:
+        return mlflow, mlflow.MlflowClient()
+    except Exception as exc:  # SQLAlchemy's and MLflow's own types
+        raise RegistryUnavailable(f"cannot open the registry {redact_uri(tracking_uri)}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def _lookup_error(exc: Exception, missing: str, tracking_uri: str | None, doing: str = "read") -> RegistryError:
+    """:class:`RegistryNotFound` (``missing``) for MLflow's not-found errors, else :class:`RegistryUnavailable`."""
+    if getattr(exc, "error_code", None) in NOT_FOUND_CODES:
+        return RegistryNotFound(missing)
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return RegistryUnavailable(f"cannot {doing} the registry {redact_uri(tracking_uri)}: {first}")
+
+
+def gate_figures(tags: dict[str, str]) -> dict:
+    """A version's evaluation gate from its tags: ``{"gate_passed": True | False | None (no tag),
+    "metrics": {"shifted.nme.change_pct": -19.3, ...}}`` (the ``metric.*`` tags, as numbers where
+    they are finite numbers)."""
+    import math
+
+    passed = (tags or {}).get(GATE_TAG)
+    metrics = {}
+    for key, value in sorted((tags or {}).items()):
+        if key.startswith(METRIC_TAG_PREFIX):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            metrics[key[len(METRIC_TAG_PREFIX):]] = number if number is not None and math.isfinite(number) else value
+    return {"gate_passed": None if passed is None else passed.strip().lower() == "true", "metrics": metrics}
+
+
+def resolve_version(name: str, version: str | int, tracking_uri: str | None = None) -> str:
+    """The version number ``version`` names: itself (``2``, ``"2"``) or the version an alias points at
+    (``"challenger"``).
+
+    Raises:
+        RegistryNotFound: no such model, version or alias. RegistryUnavailable: the registry cannot be read.
+    """
+    _, client = connect(tracking_uri)
+    selector = str(version).strip()
+    try:
+        found = (client.get_model_version(name, selector) if selector.isdigit()
+                 else client.get_model_version_by_alias(name, selector))
+    except Exception as exc:
+        what = f"version {selector}" if selector.isdigit() else f"alias {selector!r}"
+        raise _lookup_error(exc, f"{name} has no {what}", tracking_uri) from None
+    return str(found.version)
 
 
 def _log_onnx(mlflow, path: Path, module: str, name: str, tags: dict[str, str]) -> str:
@@ -311,26 +451,38 @@ def register_gesture(onnx_path: str | os.PathLike, *, tags: dict[str, str] | Non
 
 
 def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: str | None = None,
-            expect_class_names: list[str] | None = None) -> None:
+            expect_class_names: list[str] | None = None, force: bool = False) -> str:
     """Point ``alias`` (default ``champion``) at ``version`` of ``name``; rollback is the same call.
 
-    A gesture version (``holotune-gesture``, or any version tagged :data:`CLASS_NAMES_TAG`) is
-    downloaded and its tag checked against the class names in its ONNX metadata, so that what the
-    registry says is what the model computes.
+    A version whose evaluation gate failed (tag :data:`GATE_TAG` ``false``, set by the export stage)
+    is refused unless ``force``. A gesture version (``holotune-gesture``, or any version tagged
+    :data:`CLASS_NAMES_TAG`) is downloaded and its tag checked against the class names in its ONNX
+    metadata, so that what the registry says is what the model computes.
 
     Args:
+        version: a version number, or an alias naming one (``challenger``).
         expect_class_names: when given, the version's :data:`CLASS_NAMES_TAG` must be exactly this
             list (order included: it is the head's output order), so that clients reading the labels
             are not surprised by a new class set.
+        force: promote a version whose gate failed.
+
+    Returns:
+        The version number promoted.
 
     Raises:
-        RegistryError: no such version, or class names that do not match (both lists named).
+        RegistryNotFound: no such model, version or alias. GateFailed: the gate failed and not ``force``.
+        RegistryUnavailable: the registry cannot be read. RegistryError: class names that do not
+            match (both lists named).
     """
+    version = resolve_version(name, version, tracking_uri)
     _, client = connect(tracking_uri)
     try:
-        found = client.get_model_version(name, str(version))
-    except Exception:
-        raise RegistryError(f"{name} has no version {version}") from None
+        found = client.get_model_version(name, version)
+    except Exception as exc:
+        raise _lookup_error(exc, f"{name} has no version {version}", tracking_uri) from None
+    gate = gate_figures(found.tags or {})
+    if gate["gate_passed"] is False and not force:
+        raise GateFailed(name, version, gate)
     tagged = version_class_names(name, version, found.tags or {})
     if expect_class_names is not None:
         expected = list(expect_class_names)
@@ -348,7 +500,11 @@ def promote(name: str, version: str | int, alias: str = CHAMPION, tracking_uri: 
         if inside != tagged:
             raise RegistryError(f"{name} version {version}: tag {CLASS_NAMES_TAG} says {tagged}, its ONNX metadata "
                                 f"says {inside}; not promoted")
-    client.set_registered_model_alias(name, alias, str(version))
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except Exception as exc:  # e.g. a read-only database
+        raise _lookup_error(exc, f"{name} has no version {version}", tracking_uri, "write to") from None
+    return version
 
 
 def version_class_names(name: str, version: str | int, tags: dict[str, str]) -> list[str] | None:
@@ -396,17 +552,28 @@ def attach_artifact(name: str, version: str | int, path: str | os.PathLike, trac
 
 
 def list_versions(name: str, tracking_uri: str | None = None) -> list[dict]:
-    """Every version of ``name``: version, aliases, tags, run id; oldest first."""
+    """Every version of ``name``, oldest first: version, aliases, tags, run id, its evaluation gate
+    (:func:`gate_figures`) and the service job that made it (tag :data:`JOB_TAG`, else ``None``).
+
+    Raises:
+        RegistryNotFound: no registered model ``name`` (the registry named). RegistryUnavailable:
+            the registry cannot be read.
+    """
+    missing = f"no registered model named {name!r} in the registry {redact_uri(tracking_uri)}"
+    if "'" in name or "\\" in name:  # it goes into a search filter
+        raise RegistryNotFound(missing)
     _, client = connect(tracking_uri)
     try:
         versions = client.search_model_versions(f"name='{name}'")
-    except Exception:
-        raise RegistryError(f"no registered model named {name!r}") from None
+        # search_model_versions leaves aliases empty; the registered model holds alias -> version.
+        registered = client.get_registered_model(name) if versions else None
+    except Exception as exc:
+        raise _lookup_error(exc, missing, tracking_uri) from None
     if not versions:
-        raise RegistryError(f"no registered model named {name!r}")
-    # search_model_versions leaves aliases empty; the registered model holds alias -> version.
+        raise RegistryNotFound(missing)
     aliases: dict[str, list[str]] = {}
-    for alias, version in client.get_registered_model(name).aliases.items():
+    for alias, version in registered.aliases.items():
         aliases.setdefault(str(version), []).append(alias)
     return sorted(({"version": str(v.version), "aliases": sorted(aliases.get(str(v.version), [])),
-                    "tags": dict(v.tags), "run_id": v.run_id} for v in versions), key=lambda v: int(v["version"]))
+                    "tags": dict(v.tags), "run_id": v.run_id, "gate": gate_figures(dict(v.tags)),
+                    "job_id": dict(v.tags).get(JOB_TAG)} for v in versions), key=lambda v: int(v["version"]))

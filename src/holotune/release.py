@@ -79,6 +79,8 @@ class ExportOptions:
             gesture head stays in the ONNX file only, as MediaPipe's graph has no place for it).
         tflite_rtol: TFLite interpreter vs torch bound, a fraction of each output's scale
             (:data:`holotune.tflite_export.FLOAT16_RTOL`).
+        tags: extra tags on the registered version (the service's jobs set ``holotune.job_id``); the
+            tags the export computes (commit, data hash, metrics, ``gate_passed``) win over a same-named one.
     """
 
     module: str
@@ -97,6 +99,7 @@ class ExportOptions:
     tracking_uri: str | None
     tflite: bool
     tflite_rtol: float = FLOAT16_RTOL
+    tags: dict[str, str]
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "ExportOptions":
@@ -181,6 +184,11 @@ def key_metrics(metrics: dict | None) -> dict[str, float]:
     return out
 
 
+def _str_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """``export.tags`` as MLflow tag strings (a YAML number or bool becomes its text)."""
+    return {str(k): str(v) for k, v in (tags or {}).items()}
+
+
 def release(options: ExportOptions) -> dict:
     """Merge, export, check, measure, document and (optionally) register; returns ``export.json``'s content."""
     import onnx
@@ -244,14 +252,16 @@ def release(options: ExportOptions) -> dict:
     if options.register:
         from holotune.registry import CHALLENGER, register_model, registered_name
 
-        tags = {"git_commit": record["git_commit"], "data_hash": record["data_hash"],
+        tags = {**_str_tags(options.tags), "git_commit": record["git_commit"], "data_hash": record["data_hash"],
                 "params": json.dumps(options.params or {}, sort_keys=True)[:MLFLOW_TAG_CHARS],
-                **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()},
-                "gate_passed": str(bool(record["gate"] and record["gate"]["passed"])).lower()}
+                **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()}}
+        if record["gate"]:  # no evaluation, no gate: untagged, so promotion needs no --force for it
+            tags["gate_passed"] = str(bool(record["gate"]["passed"])).lower()
         version = register_model(onnx_path, options.module, tags=tags, tracking_uri=options.tracking_uri,
                                  tflite_path=tflite["path"] if tflite else None)
         record["registered"] = {"name": registered_name(options.module), "version": version, "alias": CHALLENGER,
-                                "uri": f"models:/{registered_name(options.module)}/{version}"}
+                                "uri": f"models:/{registered_name(options.module)}/{version}",
+                                "tags": {k: tags[k] for k in _str_tags(options.tags)}}
     card = write_model_card(out_dir / "MODEL_CARD.md", record, metrics, options.manifest)
     if record["registered"]:
         from holotune.registry import attach_artifact
@@ -329,12 +339,13 @@ def release_gesture_head(options: ExportOptions) -> dict:
     if options.register:
         from holotune.registry import CHALLENGER, register_gesture, registered_name
 
-        tags = {"git_commit": record["git_commit"], "data_hash": record["data_hash"],
+        tags = {**_str_tags(options.tags), "git_commit": record["git_commit"], "data_hash": record["data_hash"],
                 "params": json.dumps(options.params or {}, sort_keys=True)[:MLFLOW_TAG_CHARS],
                 **{f"metric.{k}": f"{v:.4f}" for k, v in record["key_metrics"].items()}}
         version = register_gesture(onnx_path, tags=tags, tracking_uri=options.tracking_uri)
         name = registered_name("gesture")
-        record["registered"] = {"name": name, "version": version, "alias": CHALLENGER, "uri": f"models:/{name}/{version}"}
+        record["registered"] = {"name": name, "version": version, "alias": CHALLENGER, "uri": f"models:/{name}/{version}",
+                                "tags": {k: tags[k] for k in _str_tags(options.tags)}}
     card = write_gesture_card(out_dir / "MODEL_CARD.md", record, metrics)
     if record["registered"]:
         from holotune.registry import attach_artifact

@@ -83,6 +83,10 @@ class IngestOptions:
         pose_data: the ``poses`` source's options (:class:`holotune.data.poses.PoseDataOptions` fields).
         gesture_data: the ``gestures`` source's options (:class:`holotune.data.gestures.GesturePoseOptions`
             fields): synthetic gesture hand poses, landmarks only (no images), for the landmark gesture head.
+        require_test: the data must come out with a test split and a train split (not in ``conf/``; the
+            service's jobs set it, as their evaluate stage scores the test split): when the hash put no
+            group in ``test``, the group nearest the test range goes there, so any dataset of two or more
+            groups gets one; a dataset that still has no test or no train sample fails, saying why.
     """
 
     sources: tuple[Source, ...]
@@ -99,6 +103,7 @@ class IngestOptions:
     default_data: dict
     pose_data: dict
     gesture_data: dict
+    require_test: bool = False
 
     @property
     def rules(self) -> LabelRules:
@@ -114,10 +119,11 @@ class IngestReport:
     splits: dict = field(default_factory=lambda: {s: 0 for s in SPLITS})
     classes: dict = field(default_factory=dict)
     quarantined: list = field(default_factory=list)
+    split_rule: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"counts": self.counts, "by_source": self.by_source, "splits": self.splits,
-                "classes": self.classes, "quarantined": self.quarantined}
+                "split_rule": self.split_rule, "classes": self.classes, "quarantined": self.quarantined}
 
     def summary(self) -> str:
         c = self.counts
@@ -185,13 +191,25 @@ def ingest(options: IngestOptions) -> IngestReport:
     finally:
         teacher.close()
     _check_class_folders(sources, samples, report)
+    problem = None
+    try:
+        if options.require_test and not samples:
+            first = f" (first: {report.quarantined[0]['reason']})" if report.quarantined else ""
+            raise IngestError(f"no usable sample: {report.counts['in']} in, all quarantined{first}; "
+                              f"reasons in {out_dir / 'ingest_report.json'}")
+        report.split_rule = assign_splits(samples, options)
+    except IngestError as error:  # the report is still written: it holds the evidence
+        problem = error
     for sample in samples:
-        sample.split = assign_split(sample, options)
+        if sample.split is None:
+            sample.split = assign_split(sample, options)
         report.splits[sample.split] += 1
         if sample.label_name is not None:
             report.classes[sample.label_name] = report.classes.get(sample.label_name, 0) + 1
-    write_manifest(samples, out_dir / "manifest.jsonl")
     (out_dir / "ingest_report.json").write_text(json.dumps(report.to_dict(), indent=2))
+    if problem is not None:
+        raise problem
+    write_manifest(samples, out_dir / "manifest.jsonl")
     return report
 
 
@@ -261,15 +279,55 @@ def split_fraction(key: str, seed: int) -> float:
     return int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:12], 16) / 16**12
 
 
+def split_key(sample: Sample, options: IngestOptions) -> str:
+    """What a sample's split is drawn from: its group (``split_by=group``, when it has one), else its image."""
+    return sample.group if options.split_by == "group" and sample.group else sample.sha256
+
+
 def assign_split(sample: Sample, options: IngestOptions) -> str:
     """Deterministic split from a hash of the group (``split_by=group``) or the image content."""
-    key = sample.group if options.split_by == "group" and sample.group else sample.sha256
-    u = split_fraction(key, options.seed)
+    u = split_fraction(split_key(sample, options), options.seed)
     if u < options.test_split:
         return "test"
     if u < options.test_split + options.validation_split:
         return "val"
     return "train"
+
+
+def assign_splits(samples: list[Sample], options: IngestOptions) -> dict:
+    """Set every sample's split (:func:`assign_split`); with ``require_test``, make sure there is a test
+    and a train split (see :class:`IngestOptions`). Returns the rule applied, for the report.
+
+    Raises:
+        IngestError: ``require_test`` and no test or no train sample can be had.
+    """
+    keys = {split_key(s, options) for s in samples}
+    rule = {"test_split": options.test_split, "validation_split": options.validation_split,
+            "split_by": options.split_by, "seed": options.seed, "keys": len(keys), "test_key_added": None}
+    for sample in samples:
+        sample.split = assign_split(sample, options)
+    if not options.require_test or not samples:
+        return rule
+    unit = ("split unit(s): a group (subject, video) never straddles splits, a sample without one is a unit "
+            "of its own" if options.split_by == "group" else "distinct image(s)")
+    where = (f"ingest.test_split={options.test_split:g}, split_by={options.split_by}: {len(samples)} sample(s) "
+             f"in {len(keys)} {unit}")
+    if options.test_split <= 0:
+        raise IngestError(f"no test split: {where}; the test split must be > 0")
+    if len(keys) < 2:
+        raise IngestError(f"no usable test split: {where}; one unit cannot be both trained on and tested on: "
+                          "add samples from more subjects or videos" + (", or split by image (split_by=hash)"
+                                                                        if options.split_by == "group" else ""))
+    if not any(s.split == "test" for s in samples):
+        nearest = min(keys, key=lambda k: split_fraction(k, options.seed))
+        for sample in samples:
+            if split_key(sample, options) == nearest:
+                sample.split = "test"
+        rule["test_key_added"] = nearest
+    if not any(s.split == "train" for s in samples):
+        raise IngestError(f"no sample left for training: {where}, every one went to test or val; add samples "
+                          "from more subjects or videos, or lower the test split")
+    return rule
 
 
 def _check_options(sources: list[Source], options: IngestOptions) -> None:

@@ -17,6 +17,7 @@ camera motion, and real videos), the RMS acceleration of the visible landmarks i
 
 The gate: if the fine-tuned model is worse than stock on the reference split (or on the reference
 split of any domain with ``domain_gate_min_identities`` test people) by more than ``tolerance_pct``,
+or gives non-finite landmarks on a sample stock scores,
 :class:`~holotune.evaluation.comparison.RegressionGateError` is raised *after* everything is written
 (so the evidence is on disk), unless ``allow_regression``.
 """
@@ -168,6 +169,14 @@ def evaluate(options: EvaluateOptions) -> dict:
         if gated and not domain_gate["passed"]:
             gate["passed"] = False
             gate["message"] += f"; {domain_gate['message']}"
+    # NaN marks a sample without labelled points, and the means skip it; a fine-tuned model whose landmarks
+    # are non-finite where stock's are not would drop its own failures out of the means and read as a gain.
+    lost = int(np.sum(np.isfinite(stock.nme) & ~np.isfinite(tuned.nme)))
+    if lost:
+        gate["passed"] = False
+        gate["non_finite_samples"] = lost
+        gate["message"] += (f"; the fine-tuned model's landmarks are not finite on {lost} of {len(stock.nme)} "
+                            f"{options.split} samples (its NME leaves them out)")
     false_presence = None
     if options.module == "face_mesh":
         from holotune.data.default import lfw_nonface_canvases

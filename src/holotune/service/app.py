@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from holotune import __version__, extras
 from holotune.service.errors import validation_error
 from holotune.service.middleware import INFER_PATH, VIDEO_PATH, BodySizeLimit, FormAsJson, TokenGuard
-from holotune.service.routes import inference, jobs, logs, stream, video
+from holotune.service.routes import inference, jobs, logs, models, stream, video
 from holotune.service.settings import ServiceSettings, resolve_settings
 from holotune.service.state import Service
 
@@ -61,6 +61,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     else:
         app.include_router(switched_off([jobs.router, logs.router], jobs.SWITCHED_OFF))
     app.include_router(inference.router)
+    app.include_router(models.router)
     app.include_router(video.router)
     app.include_router(stream.router)
     return app

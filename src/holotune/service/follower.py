@@ -31,7 +31,7 @@ import numpy as np
 
 from holotune.gesture import FEATURE_SIZE, GESTURE_OUTPUT, GestureError, GestureModel
 from holotune.models.spec import MODEL_SPECS, MODULE_MODELS
-from holotune.registry import GESTURE, RegistryError, connect, registered_name, version_class_names
+from holotune.registry import GESTURE, RegistryError, connect, redact_uri, registered_name, version_class_names
 from holotune.runtime import Holistic, ModelLoadError, ModelSession
 from holotune.runtime.holistic import OPTIONAL_OUTPUTS, POSE_STAGE_MODELS, USED_OUTPUTS
 from holotune.runtime.sessions import resolve_model_source
@@ -173,7 +173,7 @@ class ModelFollower:
         return {part: state.version for part, state in self.parts.items()}
 
     def state(self) -> dict:
-        return {"alias": self.alias, "tracking_uri": self.tracking_uri,
+        return {"alias": self.alias, "tracking_uri": redact_uri(self.tracking_uri),
                 "parts": {part: asdict(state) for part, state in self.parts.items()}}
 
     def check(self, force: bool = False) -> dict[str, dict]:

@@ -41,9 +41,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     returncode  INTEGER,
     error       TEXT,
     result      TEXT,
-    seq         INTEGER NOT NULL
+    seq         INTEGER NOT NULL,
+    stages      TEXT
 )
 """
+# Columns added since the first release, with their type: an older jobs.db gets them on open.
+_ADDED_COLUMNS = {"stages": "TEXT"}
 
 
 @dataclass
@@ -58,6 +61,9 @@ class Job:
         commands: the stage command lines, ``[{"stage", "argv", "cwd"}]``, run in order.
         job_dir: the job's own folder (data, models, TensorBoard events, log).
         stage: the stage running now (or the last one that ran).
+        stages: what each stage that started did: name -> ``{"status", "started", "ended", "returncode"}``
+            (Unix times); the worker records it (``None``: a job from before it did). :meth:`stage_list`
+            gives every stage, in order.
         pid, pid_start: the worker process and its start time, Unix seconds (tells a reused pid apart).
         error: why the job failed or was cancelled.
         result: the finished job's metrics or report.
@@ -81,6 +87,7 @@ class Job:
     returncode: int | None = None
     error: str | None = None
     result: dict | None = None
+    stages: dict | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -89,13 +96,41 @@ class Job:
         data["request"] = json.loads(data["request"])
         data["commands"] = json.loads(data["commands"])
         data["result"] = json.loads(data["result"]) if data["result"] else None
+        data["stages"] = json.loads(data["stages"]) if data.get("stages") is not None else None
         return cls(**data)
+
+    def stage_list(self, now: float | None = None) -> list[dict]:
+        """Every stage of the job, in order: ``{"name", "status", "started_at", "finished_at", "seconds"}``.
+
+        ``status``: ``pending`` (not started yet), ``running``, ``completed``, ``failed`` or
+        ``skipped`` (the job ended before it); a stage that was running when the job was cancelled
+        or its worker died ends ``cancelled`` or ``failed`` at the job's end time. A job from before
+        stages were recorded (``stages`` is ``None``) has them ``unknown``.
+        """
+        now = time.time() if now is None else now
+        out = []
+        for command in self.commands:
+            name = command["stage"]
+            record = (self.stages or {}).get(name, {})
+            status, started, ended = record.get("status"), record.get("started"), record.get("ended")
+            if self.stages is None:
+                status = "unknown"
+            elif status is None:
+                status = "skipped" if self.status in FINISHED else "pending"
+            elif status == RUNNING and self.status in FINISHED:  # cancelled, or the worker died mid-stage
+                status = CANCELLED if self.status == CANCELLED else FAILED
+                ended = self.finished_at
+            seconds = None if started is None else round((ended or now) - started, 1)
+            out.append({"name": name, "status": status, "started_at": _iso(started), "finished_at": _iso(ended),
+                        "seconds": seconds})
+        return out
 
     def summary(self) -> dict:
         """The public view: everything but the command lines and the worker's pid details."""
         return {"job_id": self.id, "kind": self.kind, "module": self.module, "status": self.status,
-                "stage": self.stage, "created_at": _iso(self.created_at), "started_at": _iso(self.started_at),
-                "finished_at": _iso(self.finished_at), "error": self.error, "returncode": self.returncode}
+                "stage": self.stage, "stages": self.stage_list(), "created_at": _iso(self.created_at),
+                "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at), "error": self.error,
+                "returncode": self.returncode}
 
 
 def _iso(t: float | None) -> str | None:
@@ -111,6 +146,14 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    try:
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
 
     @contextmanager
     def _connect(self):
@@ -144,8 +187,8 @@ class JobStore:
                 commands = build_commands(job_id, job_dir)
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
                 db.execute(
-                    "INSERT INTO jobs (id, kind, module, status, request, commands, job_dir, log_path, created_at, seq)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, kind, module, status, request, commands, job_dir, log_path, created_at, seq,"
+                    " stages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
                     (job_id, kind, module, QUEUED, json.dumps(request), json.dumps(commands), str(job_dir),
                      str(job_dir / "job.log"), time.time(), seq))
                 db.execute("COMMIT")
@@ -198,6 +241,22 @@ class JobStore:
             args += expected
         with self._connect() as db:
             return db.execute(sql, args).rowcount == 1
+
+    def record_stage(self, job_id: str, stage: str, **fields) -> None:
+        """Merge ``fields`` (``status``, ``started``, ``ended``, ``returncode``) into the job's record of
+        ``stage`` (the worker calls it as each stage starts and ends)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # read and write in one transaction
+            try:
+                row = db.execute("SELECT stages FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is not None:
+                    stages = json.loads(row[0]) if row[0] else {}
+                    stages[stage] = {**stages.get(stage, {}), **fields}
+                    db.execute("UPDATE jobs SET stages = ? WHERE id = ?", (json.dumps(stages), job_id))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
     def finish(self, job_id: str, status: str, *, error: str | None = None, returncode: int | None = None,
                result: dict | None = None, expect: str | tuple[str, ...] = RUNNING) -> bool:

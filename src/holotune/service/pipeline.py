@@ -1,18 +1,23 @@
 """A job's stage command lines: the same ``stages/*.py`` scripts the CLI and ``dvc repro`` run,
-with Hydra overrides built from the request.
+with Hydra overrides built from the request; and what a job's stages leave behind, read back.
 
-A fine-tuning job runs ingest -> tfrecord -> finetune; a pruning job runs prune on a finished
-fine-tuning job's outputs. Every path a stage writes is inside the job's folder (``paths.*``
-overrides), except ``checkpoint_dir`` when the request names one. Values go into the override
-grammar double-quoted; what a quoted Hydra string would still interpret (``$`` interpolation,
-quotes, backslashes) is refused instead of escaped.
+A fine-tuning job runs ingest -> tfrecord -> finetune -> evaluate -> export: the model is compared
+with stock on the job's own test split (the evaluate stage exits 1 when the forgetting gate fails,
+so the job fails there, unexported and unregistered), then exported (merged ONNX and ``.tflite``)
+and registered as a new version with alias ``challenger``, tagged ``holotune.job_id``. A pruning
+job runs prune on a finished fine-tuning job's outputs. Every path a stage writes is inside the
+job's folder (``paths.*`` overrides), except ``checkpoint_dir`` when the request names one. Values
+go into the override grammar double-quoted; what a quoted Hydra string would still interpret
+(``$`` interpolation, quotes, backslashes) is refused instead of escaped.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+from holotune.registry import JOB_TAG  # the registered version's tag naming the job that made it
 from holotune.runtime.image import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 # The flags dvc.yaml passes: run in the working directory, no Hydra output folders, no Hydra logging.
@@ -26,7 +31,9 @@ FINETUNE_KNOBS = {
     "mixed_precision": "finetune.mixed_precision", "cache_dataset": "finetune.cache_dataset",
     "lora_placement": "finetune.lora_placement", "seed": "finetune.seed", "max_time": "finetune.max_time",
     "limit_train_batches": "trainer.limit_train_batches",
+    "test_split": "ingest.test_split", "allow_regression": "evaluate.allow_regression",
 }
+FINETUNE_STAGES = ("ingest", "tfrecord", "finetune", "evaluate", "export")
 _UNSAFE_IN_QUOTES = re.compile(r"[\x00-\x1f\x7f'\"\\$]")
 
 
@@ -101,13 +108,16 @@ def _path_overrides(job_dir: Path) -> list[str]:
 
 def finetune_commands(request: dict, job_dir: Path, *, project_root: Path, python: str, cwd: Path,
                       tracking_uri: str) -> list[dict]:
-    """ingest -> tfrecord -> finetune for a validated fine-tuning request with resolved paths.
+    """ingest -> tfrecord -> finetune -> evaluate -> export for a validated fine-tuning request with
+    resolved paths; every stage gets the same overrides.
 
     Args:
         request: ``dataset_path`` and ``checkpoint_dir`` (if given) already resolved inside the
             workspace, ``dataset_kind`` set; the knobs of :data:`FINETUNE_KNOBS`, ``module``,
             ``task_type``, ``num_classes``, ``class_names``.
-        job_dir: the job's folder (every output goes there).
+        job_dir: the job's folder (every output goes there); its name is the job id, which the
+            registered version is tagged with (:data:`JOB_TAG`).
+        tracking_uri: the service's MLflow tracking and registry URI (the run and the new version).
     """
     module = request["module"]
     overrides = _path_overrides(job_dir) + [
@@ -126,15 +136,23 @@ def finetune_commands(request: dict, job_dir: Path, *, project_root: Path, pytho
     checkpoint_dir = request.get("checkpoint_dir") or str(job_dir / "checkpoints")
     overrides += [f"finetune.checkpoint_dir={quote(checkpoint_dir)}",
                   f"finetune.tensorboard_dir={quote(str(job_dir / 'tensorboard'))}",
-                  f"finetune.tracking_uri={quote(tracking_uri)}"]
-    return [_stage(project_root, python, cwd, stage, overrides) for stage in ("ingest", "tfrecord", "finetune")]
+                  f"finetune.tracking_uri={quote(tracking_uri)}",
+                  # The job scores its own test split: ingest makes sure there is one (or fails saying why).
+                  "+ingest.require_test=true",
+                  "export.register=true", "export.tflite=true", f"export.tracking_uri={quote(tracking_uri)}",
+                  f"++export.tags={{{JOB_TAG}:{quote(job_dir.name)}}}"]
+    return [_stage(project_root, python, cwd, stage, overrides) for stage in FINETUNE_STAGES]
 
 
 def finetune_outputs(job_dir: Path, module: str) -> dict[str, Path]:
-    """Where a fine-tuning job's stages write: model, metrics, shards, manifest, TensorBoard events."""
+    """Where a fine-tuning job's stages write: model, metrics, shards, manifest, TensorBoard events, the
+    ingest report, the evaluation's ``metrics.json`` and the export's ``export.json``."""
     return {"model": job_dir / "models" / module / "model.pt", "metrics": job_dir / "models" / module / "metrics.json",
             "shards_dir": job_dir / "data" / "shards", "manifest": job_dir / "data" / "interim" / "manifest.jsonl",
-            "tensorboard": job_dir / "tensorboard"}
+            "tensorboard": job_dir / "tensorboard",
+            "ingest_report": job_dir / "data" / "interim" / "ingest_report.json",
+            "evaluation": job_dir / "reports" / "metrics.json",
+            "export": job_dir / "models" / "exported" / module / "export.json"}
 
 
 def prune_commands(request: dict, source_job_dir: Path, job_dir: Path, *, project_root: Path, python: str,
@@ -163,3 +181,57 @@ def result_path(kind: str, job_dir: Path, module: str) -> Path:
     if kind == "finetune":
         return finetune_outputs(job_dir, module)["metrics"]
     return job_dir / "pruned" / "report.json"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def split_facts(job_dir: Path, module: str) -> dict | None:
+    """The test split a fine-tuning job's ingest made (``None`` until ingest has run): ``fraction``
+    (``ingest.test_split``), ``split_by``, ``samples`` in test out of ``of`` kept, and ``group_added``
+    when the hash put no group in test and the nearest one was moved there."""
+    report = _read_json(finetune_outputs(job_dir, module)["ingest_report"])
+    if not report or not report.get("split_rule"):
+        return None
+    rule, splits = report["split_rule"], report.get("splits", {})
+    return {"fraction": rule["test_split"], "split_by": rule["split_by"], "samples": splits.get("test", 0),
+            "of": sum(splits.values()), "group_added": rule.get("test_key_added")}
+
+
+def _ci(block: dict, key: str) -> list[float] | None:
+    low, high = block.get(f"{key}_ci95_low"), block.get(f"{key}_ci95_high")
+    return None if low is None or high is None else [low, high]
+
+
+def evaluation_facts(job_dir: Path, module: str) -> dict | None:
+    """The evaluate stage's before/after figures, from the job's ``reports/metrics.json`` (``None``
+    until it has run): per split the primary metric (NME, %) of stock (``baseline``) and fine-tuned,
+    the relative change and 95 % intervals; the gate; false presence and gesture scores where measured."""
+    metrics = _read_json(finetune_outputs(job_dir, module)["evaluation"])
+    if not metrics:
+        return None
+    metric = metrics.get("primary_metric", "nme")
+    splits = {}
+    for name, s in (metrics.get("splits") or {}).items():
+        splits[name] = {"n": s["n"], "identities": s["identities"],
+                        "baseline": s["baseline"][metric], "finetuned": s["finetuned"][metric],
+                        "change_pct": s["delta"].get(f"{metric}_pct"),
+                        "change_pct_ci95": _ci(s["delta"], f"{metric}_pct"),
+                        "baseline_ci95": _ci(s["baseline"], metric), "finetuned_ci95": _ci(s["finetuned"], metric)}
+    out = {"split": metrics.get("split"), "metric": metric, "splits": splits, "gate": metrics.get("gate"),
+           "report": str(finetune_outputs(job_dir, module)["evaluation"])}
+    for key in ("false_presence", "classification"):
+        if metrics.get(key):
+            out[key] = metrics[key]
+    return out
+
+
+def registered_facts(job_dir: Path, module: str) -> dict | None:
+    """The registry version the job's export stage made (``name``, ``version``, ``alias``, ``uri``,
+    ``tags``), from its ``export.json``; ``None`` until then (or when it did not register)."""
+    record = _read_json(finetune_outputs(job_dir, module)["export"])
+    return record.get("registered") if record else None

@@ -51,6 +51,11 @@ class FinetuneRequest(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     max_time: str | None = Field(None, pattern=r"^\d{2}:\d{2}:\d{2}:\d{2}$", description="DD:HH:MM:SS")
     limit_train_batches: int | None = Field(None, ge=1, description="batches per epoch (for smoke runs)")
+    test_split: float | None = Field(None, gt=0, lt=1, description="fraction of the dataset's groups (subjects, "
+                                     "videos; images where there are none) held out as the test split the "
+                                     "evaluation scores (default: conf/ingest, 0.25)")
+    allow_regression: bool | None = Field(None, description="true: a model that fails the forgetting gate is still "
+                                          "exported and registered, tagged gate_passed=false (default: the job fails)")
 
     def field_errors(self) -> list[tuple[str, str]]:
         """Checks across fields, as (field, message): classification needs hands and class_names, and
@@ -101,12 +106,31 @@ class StartResponse(BaseModel):
     log_url: str = Field(examples=["http://localhost:8080/logs/ft_20250405_face_mesh01"])
 
 
+class StageSummary(BaseModel):
+    name: str = Field(examples=["evaluate"])
+    status: Literal["pending", "running", "completed", "failed", "cancelled", "skipped", "unknown"] = Field(
+        description="skipped: the job ended before this stage; unknown: a job from before stages were recorded")
+    started_at: str | None
+    finished_at: str | None
+    seconds: float | None = Field(description="wall time so far (running) or in all (ended)")
+
+
+class HeldOutSplit(BaseModel):
+    fraction: float = Field(description="ingest.test_split: the fraction of groups (or images) held out")
+    split_by: str = Field(description="group (a subject or video never straddles splits) or hash (per image)")
+    samples: int = Field(description="test samples")
+    of: int = Field(description="samples kept by ingest")
+    group_added: str | None = Field(description="the group moved into test when the hash gave none (tiny data)")
+
+
 class JobSummary(BaseModel):
     job_id: str
     kind: Literal["finetune", "prune"]
     module: str
     status: Literal["queued", "running", "completed", "failed", "cancelled"]
     stage: str | None
+    stages: list[StageSummary] = Field([], description="every stage of the job, in order, with its wall time")
+    test_split: HeldOutSplit | None = Field(None, description="fine-tuning: the test split ingest made (once it has run)")
     created_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -141,3 +165,10 @@ class MetricsResponse(BaseModel):
     step: int | None
     metrics: dict[str, float]
     result: dict | None = Field(None, description="the finished job's metrics.json (fine-tuning) or report (pruning)")
+    stage: str | None = None
+    stages: list[StageSummary] = []
+    test_split: HeldOutSplit | None = None
+    evaluation: dict | None = Field(None, description="the evaluate stage's figures, stock (baseline) vs fine-tuned "
+                                                      "per split, and the gate (once evaluate has run)")
+    registered: dict | None = Field(None, description="the registry version the export stage made: name, version, "
+                                                      "alias, uri, tags")

@@ -16,6 +16,7 @@ import holotune
 
 TOKEN_ENV = "HOLOTUNE_API_TOKEN"
 TOKEN_FILE_ENV = "HOLOTUNE_API_TOKEN_FILE"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 WORKSPACE_ENV = "HOLOTUNE_WORKSPACE"
 PROJECT_ROOT_ENV = "HOLOTUNE_PROJECT_ROOT"
 
@@ -34,9 +35,13 @@ class ServiceSettings:
             ``$HOLOTUNE_API_TOKEN_FILE`` (see :meth:`from_env`), else one is generated into
             ``<state_dir>/api_token`` (mode 0600).
         token_file: a file holding the token (first line).
-        tracking_uri: MLflow tracking and registry URI (default ``sqlite:///<state_dir>/mlflow.db``;
-            jobs run in ``state_dir``, so MLflow's default artifact root is ``<state_dir>/mlruns``:
-            everything the service writes, but checkpoints, is under ``state_dir``).
+        tracking_uri: MLflow tracking and registry URI: the registry the inference follows, the
+            registry endpoints read and promote in, and the jobs register into. Default (see
+            :meth:`from_env`): ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<workspace>/mlflow.db``, the
+            file ``make demo`` and ``holotune models`` use when the workspace is the project folder.
+            A relative ``sqlite:///`` path is made absolute against the current folder, as MLflow
+            reads it (jobs run in ``state_dir``; they get the absolute URI). Experiments a job
+            creates keep their artifacts in ``<state_dir>/mlruns``; existing ones where they were created.
         alias: the registry alias the inference runtime follows, for every part.
         poll_interval_s: seconds between registry checks for a moved alias; 0 disables polling
             (``POST /api/v1/models/reload`` still checks).
@@ -94,9 +99,9 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, **fields) -> "ServiceSettings":
-        """Settings from keyword fields, with the token, workspace and project root also read from
-        ``$HOLOTUNE_API_TOKEN``, ``$HOLOTUNE_API_TOKEN_FILE``, ``$HOLOTUNE_WORKSPACE`` and
-        ``$HOLOTUNE_PROJECT_ROOT`` where a field is not given."""
+        """Settings from keyword fields, with the token, workspace, project root and registry also
+        read from ``$HOLOTUNE_API_TOKEN``, ``$HOLOTUNE_API_TOKEN_FILE``, ``$HOLOTUNE_WORKSPACE``,
+        ``$HOLOTUNE_PROJECT_ROOT`` and ``$MLFLOW_TRACKING_URI`` where a field is not given."""
         env = os.environ
         fields = {k: v for k, v in fields.items() if v is not None}
         if "token" not in fields and "token_file" not in fields:
@@ -108,6 +113,8 @@ class ServiceSettings:
             fields["workspace"] = Path(env[WORKSPACE_ENV])
         if "project_root" not in fields and env.get(PROJECT_ROOT_ENV):
             fields["project_root"] = Path(env[PROJECT_ROOT_ENV])
+        if "tracking_uri" not in fields and env.get(TRACKING_URI_ENV):
+            fields["tracking_uri"] = env[TRACKING_URI_ENV]
         return cls(**fields)
 
 
@@ -118,6 +125,18 @@ def find_project_root() -> Path | None:
         if (candidate / "stages" / "finetune.py").is_file() and (candidate / "conf" / "config.yaml").is_file():
             return candidate
     return None
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """A ``sqlite:///`` URI with a relative path made absolute against the current folder (where
+    MLflow would look for it), so that processes started elsewhere (the jobs) open the same file;
+    any other URI unchanged."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path, sep, query = uri[len(prefix):].partition("?")
+        if path and path != ":memory:" and not path.startswith("/"):
+            return f"{prefix}{os.path.abspath(path)}{sep}{query}"
+    return uri
 
 
 def resolve_settings(settings: ServiceSettings) -> ServiceSettings:
@@ -136,6 +155,6 @@ def resolve_settings(settings: ServiceSettings) -> ServiceSettings:
     return replace(
         settings, workspace=workspace, state_dir=state_dir,
         project_root=Path(os.path.realpath(project_root)) if project_root else None,
-        tracking_uri=settings.tracking_uri or f"sqlite:///{state_dir / 'mlflow.db'}",
+        tracking_uri=absolute_tracking_uri(settings.tracking_uri or f"sqlite:///{workspace / 'mlflow.db'}"),
         token_file=Path(os.path.realpath(settings.token_file)) if settings.token_file else None,
     )

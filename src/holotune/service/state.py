@@ -20,6 +20,7 @@ import anyio
 from fastapi import Request
 
 from holotune import __version__, extras
+from holotune.registry import redact_uri
 from holotune.service import pipeline
 from holotune.service.follower import ModelFollower
 from holotune.service.jobs import Job, JobStore
@@ -92,8 +93,9 @@ class Service:
             log.warning("%s; serving the stock models", extras.needs_registry("following the registry alias"))
         elif self.settings.poll_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._follow_models()))
-        log.info("holotune service %s: workspace %s, jobs in %s, token from %s, serving %s", __version__,
-                 self.settings.workspace, self.state_dir, self.token_source, self.follower.versions())
+        log.info("holotune service %s: workspace %s, jobs in %s, registry %s, token from %s, serving %s", __version__,
+                 self.settings.workspace, self.state_dir, redact_uri(self.settings.tracking_uri), self.token_source,
+                 self.follower.versions())
 
     async def stop(self) -> None:
         for task in self._tasks:

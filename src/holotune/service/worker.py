@@ -26,17 +26,28 @@ from holotune.service.settings import TOKEN_ENV, TOKEN_FILE_ENV
 
 # What an error line looks like in a stage's output: Python's last traceback line.
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+# The worker's own lines in the log (stage headers and ends).
+_WORKER_LINE = "[holotune] "
+ERROR_CHARS = 2000  # the evaluate gate's message holds every gated split's figures
 
 
-def last_error(log_path: str | Path, tail_bytes: int = 16384) -> str:
-    """The last exception line (``SomeError: message``) in the log's tail, else its last line."""
+def last_error(log_path: str | Path, stage: str | None = None, tail_bytes: int = 16384) -> str:
+    """Why a stage failed, from the log's tail: the last line that is an exception (``SomeError:
+    message``) or, with ``stage``, the stage script's own error (``<stage>: message``, which names
+    what failed: the evaluate gate's figures, a bad option); else the last line of output.
+
+    With ``stage``, only the output after that stage's header counts; the worker's own lines never do.
+    """
     with open(log_path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
         fh.seek(max(0, fh.tell() - tail_bytes))
         lines = [ln.strip() for ln in fh.read().decode("utf-8", "replace").replace("\r", "\n").splitlines()]
-    lines = [ln for ln in lines if ln]
-    errors = [ln for ln in lines if _ERROR_LINE.match(ln)]
-    return (errors or lines or ["(no output)"])[-1][:500]
+    if stage is not None:
+        header = [i for i, ln in enumerate(lines) if ln.startswith(_WORKER_LINE) and f" stage {stage}: " in ln]
+        lines = lines[header[-1] + 1:] if header else lines
+    lines = [ln for ln in lines if ln and not ln.startswith(_WORKER_LINE)]
+    errors = [ln for ln in lines if _ERROR_LINE.match(ln) or (stage is not None and ln.startswith(f"{stage}: "))]
+    return (errors or lines or ["(no output)"])[-1][:ERROR_CHARS]
 
 
 def run_job(db_path: str, job_id: str) -> int:
@@ -53,16 +64,20 @@ def run_job(db_path: str, job_id: str) -> int:
             current = store.get(job_id)
             if current is None or current.status != RUNNING:  # cancelled between stages
                 return 0
-            store.update(job_id, expect=RUNNING, stage=command["stage"])
-            log.write(f"[holotune] {time.strftime('%Y-%m-%d %H:%M:%S')} stage {command['stage']}: "
+            stage = command["stage"]
+            store.update(job_id, expect=RUNNING, stage=stage)
+            store.record_stage(job_id, stage, status=RUNNING, started=time.time())
+            log.write(f"[holotune] {time.strftime('%Y-%m-%d %H:%M:%S')} stage {stage}: "
                       f"(cd {shlex.quote(command['cwd'])} && {shlex.join(command['argv'])})\n".encode())
             started = time.perf_counter()
             code = subprocess.call(command["argv"], cwd=command["cwd"], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env)
-            log.write(f"[holotune] stage {command['stage']} {describe_exit(code)} after "
+            log.write(f"[holotune] stage {stage} {describe_exit(code)} after "
                       f"{time.perf_counter() - started:.1f} s\n".encode())
+            store.record_stage(job_id, stage, status=COMPLETED if code == 0 else FAILED, ended=time.time(),
+                               returncode=code)
             if code != 0:
-                reason = f"stage {command['stage']} {describe_exit(code)}: {last_error(job.log_path)}"
+                reason = f"stage {stage} {describe_exit(code)}: {last_error(job.log_path, stage)}"
                 store.finish(job_id, FAILED, error=reason, returncode=code)
                 return 1
         result_file = result_path(job.kind, Path(job.job_dir), job.module)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPBearer
 
+from holotune.service import pipeline
 from holotune.service.jobs import Job
 from holotune.service.state import Service
 
@@ -29,5 +32,7 @@ def log_url(service: Service, request: Request, job_id: str) -> str:
 
 
 def job_summary(service: Service, request: Request, job: Job) -> dict:
-    """:meth:`Job.summary` plus its ``log_url``."""
-    return {**job.summary(), "log_url": log_url(service, request, job.id)}
+    """:meth:`Job.summary` plus its ``log_url`` and, for a fine-tuning job whose ingest has run, the
+    test split it made (:func:`pipeline.split_facts`)."""
+    split = pipeline.split_facts(Path(job.job_dir), job.module) if job.kind == "finetune" else None
+    return {**job.summary(), "test_split": split, "log_url": log_url(service, request, job.id)}

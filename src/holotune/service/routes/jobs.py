@@ -45,7 +45,8 @@ async def submit(service: Service, request: Request, kind: str, module: str, bod
 @router.post("/api/v1/finetune/start", response_model=StartResponse,
              responses={422: {"description": "a field is invalid (named in `detail[].loc`)"}})
 async def start(body: FinetuneRequest, request: Request, service: Service = Depends(get_service)) -> dict:
-    """Queue a fine-tuning job: ingest -> tfrecord -> finetune on `dataset_path`."""
+    """Queue a fine-tuning job: ingest -> tfrecord -> finetune -> evaluate (against stock, on the job's test
+    split, through the forgetting gate) -> export (ONNX and .tflite, registered as `challenger`) on `dataset_path`."""
     settings = service.settings
     errors = list(body.field_errors())
     fields = body.model_dump(exclude_none=True)
@@ -124,14 +125,20 @@ def cancel(request: Request, job_id: str = JobId, service: Service = Depends(get
 
 @router.get("/api/v1/finetune/metrics", response_model=MetricsResponse)
 async def metrics(job_id: str = JobId, service: Service = Depends(get_service)) -> dict:
-    """The latest `loss`, `val_loss` and `epoch` (epochs completed), and every logged metric."""
+    """The latest `loss`, `val_loss` and `epoch` (epochs completed), and every logged metric; the stages;
+    the test split; the evaluation's before/after figures and gate; the registered version."""
     from holotune.service.metrics import latest_metrics
 
     job = find_job(service, job_id)
+    facts = {"test_split": None, "evaluation": None, "registered": None}
     if job.kind == "finetune":
-        tensorboard = pipeline.finetune_outputs(Path(job.job_dir), job.module)["tensorboard"]
+        job_dir = Path(job.job_dir)
+        tensorboard = pipeline.finetune_outputs(job_dir, job.module)["tensorboard"]
         latest = await anyio.to_thread.run_sync(latest_metrics, tensorboard)
+        facts = {"test_split": pipeline.split_facts(job_dir, job.module),
+                 "evaluation": pipeline.evaluation_facts(job_dir, job.module),
+                 "registered": pipeline.registered_facts(job_dir, job.module)}
     else:
         latest = {"loss": None, "val_loss": None, "epoch": 0, "step": None, "metrics": {}}
     return {"job_id": job.id, "status": job.status, "epochs": job.request.get("epochs"), **latest,
-            "result": job.result}
+            "result": job.result, "stage": job.stage, "stages": job.stage_list(), **facts}
