@@ -38,7 +38,7 @@ import httpx
 from report import ROOT, add_json_out, load_average, utc_now, write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
-from lean_harness import ISOLATED, LeanServer, build_lean_venv, du_bytes, lean_env, photo, venv_problem
+from lean_harness import ISOLATED, build_lean_venv, du_bytes, lean_env, lean_server, photo, venv_problem
 from service_harness import free_port
 
 MB = 1024 * 1024  # MiB, as du -m counts
@@ -147,7 +147,7 @@ def service(venv: Path, image: Path, env: dict[str, str], home: Path, name: str,
     data = image.read_bytes()
     out: dict = {}
     for start in ("new_workspace", "restart"):
-        with LeanServer(venv, workspace, free_port(), env, home / f"serve-{name}.log") as server:
+        with lean_server(venv, workspace, free_port(), env, home / f"serve-{name}.log") as server:
             out[f"ready_s_{start}"] = server.wait_ready()
             if start == "restart":
                 continue

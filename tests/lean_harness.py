@@ -12,10 +12,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
-
-import httpx
 
 from holotune.stock_models import SERVING_INSTALL, package_stock_models
 
@@ -93,53 +90,11 @@ def du_bytes(path: Path) -> int:
     return total
 
 
-class LeanServer:
-    """``<venv>/bin/holotune serve`` on 127.0.0.1 (loopback: inference and reads need no token)."""
+def lean_server(venv: Path, workspace: Path, port: int, env: dict[str, str], log: Path):
+    """``<venv>/bin/holotune serve`` on 127.0.0.1 (loopback: inference and reads need no token), as a
+    :class:`service_harness.ServerProcess` following its default registry; ``with`` starts it,
+    ``wait_ready()`` gives the seconds to the first answer."""
+    from service_harness import ServerProcess
 
-    def __init__(self, venv: Path, workspace: Path, port: int, env: dict[str, str], log: Path):
-        self.venv, self.workspace, self.port, self.env, self.log_path = venv, workspace, port, env, log
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.started = 0.0
-
-    def start(self) -> LeanServer:
-        self.workspace.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.started = time.perf_counter()
-            self.proc = subprocess.Popen([str(self.venv / "bin" / "holotune"), "serve", "--host", "127.0.0.1",
-                                          "--port", str(self.port), "--workspace", str(self.workspace),
-                                          "--log-level", "warning"],
-                                         stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workspace)
-        return self
-
-    def wait_ready(self, timeout: float = 180.0) -> float:
-        """Seconds from the process start to the first 200 of the readiness endpoint."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"holotune serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base}/api/v1/finetune/status", timeout=2).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"holotune serve did not answer within {timeout} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
-
-    def __enter__(self) -> LeanServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    return ServerProcess(workspace, command=[str(venv / "bin" / "holotune")], env=env, log_path=log, port=port,
+                         token=None, default_registry=True)

@@ -40,16 +40,21 @@ class ServerProcess:
     """
 
     def __init__(self, workspace: Path, *, tracking_uri: str | None = None, args: list[str] | None = None,
-                 token: str = TOKEN, log_name: str = "server.log", default_registry: bool = False):
+                 token: str | None = TOKEN, log_name: str = "server.log", default_registry: bool = False,
+                 command: list[str] | None = None, env: dict[str, str] | None = None, log_path: Path | None = None,
+                 port: int | None = None):
         self.workspace = Path(workspace)
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.tracking_uri = tracking_uri or f"sqlite:///{self.workspace / 'mlflow.db'}"
         self.args = args or []
         self.token = token
         self.default_registry = default_registry
-        self.log_path = self.workspace.parent / log_name
+        self.command = command or [sys.executable, "-m", "holotune.cli"]  # or another venv's holotune
+        self.env = env
+        self.log_path = log_path or self.workspace.parent / log_name
         self.proc: subprocess.Popen | None = None
+        self.started = 0.0
 
     @property
     def auth(self) -> dict[str, str]:
@@ -58,28 +63,52 @@ class ServerProcess:
     def client(self, timeout: float = 60.0) -> httpx.Client:
         return httpx.Client(base_url=self.base, timeout=timeout)
 
-    def start(self, timeout: float = 120.0) -> "ServerProcess":
-        env = {**os.environ, "HOLOTUNE_API_TOKEN": self.token}
+    def launch(self) -> "ServerProcess":
+        """Start the process and return at once (:meth:`wait_ready` waits for it)."""
+        env = {**(os.environ if self.env is None else self.env)}
+        if self.token is not None:
+            env["HOLOTUNE_API_TOKEN"] = self.token
         tracking = ["--tracking-uri", self.tracking_uri]
         if self.default_registry:
             env.pop("MLFLOW_TRACKING_URI", None)
             tracking = []
-        cmd = [sys.executable, "-m", "holotune.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [*self.command, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--workspace", str(self.workspace), *tracking, "--log-level", "warning", *self.args]
+        self.workspace.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
+        self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workspace)
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Seconds from the process start to the first 200 of the readiness endpoint."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"holotune serve exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.base}/api/v1/finetune/status", timeout=2).status_code == 200:
-                    return self
+                    return time.perf_counter() - self.started
             except httpx.TransportError:
                 pass
-            time.sleep(0.2)
-        self.stop()
+            time.sleep(0.05)
         raise RuntimeError(f"holotune serve did not answer within {timeout} s:\n{self.log()}")
+
+    def start(self, timeout: float = 120.0) -> "ServerProcess":
+        """:meth:`launch`, then wait until it answers (stopping it if it never does)."""
+        self.launch()
+        try:
+            self.wait_ready(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def __enter__(self) -> "ServerProcess":
+        return self.launch()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Graceful stop (SIGINT, as Ctrl-C); SIGKILL after 20 s."""

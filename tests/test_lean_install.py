@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from lean_harness import PROJECT, SERVE_STAGE_FILES, LeanServer, build_lean_venv, lean_env, photo, venv_problem
+from lean_harness import PROJECT, SERVE_STAGE_FILES, build_lean_venv, lean_env, lean_server, photo, venv_problem
 from service_harness import free_port
 
 from holotune.stock_models import SERVING_INSTALL
@@ -99,7 +99,7 @@ def test_a_registry_uri_resolves_against_the_default_sqlite_registry(lean, tmp_p
 
 def test_holotune_serve_answers_inference_and_refuses_jobs_with_the_reason(lean):
     venv, home = lean
-    with LeanServer(venv, home / "workspace", free_port(), lean_env(home), home / "serve.log") as server:
+    with lean_server(venv, home / "workspace", free_port(), lean_env(home), home / "serve.log") as server:
         server.wait_ready()
         image = (home / "astronaut.png").read_bytes()
         r = httpx.post(f"{server.base}/api/v1/infer", files={"image": ("astronaut.png", image, "image/png")},

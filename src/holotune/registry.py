@@ -270,7 +270,7 @@ def ensure_stock_version(module: str, tracking_uri: str | None = None) -> str:
     client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "stock", "true")
     client.set_model_version_tag(name, version, SHA256_TAG.format("onnx"), sha256(path))
-    from holotune.models.factory import tflite_path
+    from holotune.models.spec import tflite_path
 
     attach_model_file(name, version, "tflite", tflite_path(model), tracking_uri)
     return version

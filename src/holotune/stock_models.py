@@ -111,16 +111,17 @@ def missing_models_help(directory: Path, missing: list[str], installed: Installe
 
 def _tflite_file(name: str) -> Path:
     """Model ``name``'s ``.tflite`` inside the installed mediapipe, found without importing it (or torch)."""
-    from holotune.models.spec import MODEL_SPECS, mediapipe_root
+    from holotune.models.spec import mediapipe_root, tflite_path
 
     try:
-        path = mediapipe_root() / MODEL_SPECS[name].tflite_path
+        mediapipe_root()
     except FileNotFoundError:
         raise PackageError("the mediapipe package is not installed: packaging the stock models needs the training "
                            "install (pip install 'holotune[train]')") from None
-    if not path.is_file():
-        raise PackageError(f"{path}: the .tflite of {name} is missing from the installed mediapipe")
-    return path
+    try:
+        return tflite_path(name)
+    except FileNotFoundError as exc:
+        raise PackageError(str(exc)) from None
 
 
 def build_manifest(onnx_dir: str | Path) -> dict:

@@ -18,25 +18,25 @@ from holotune.models.spec import (
     ModelSpec,
     ModuleSpec,
     OutputSpec,
+    UnknownModelError,
     UnknownModuleError,
     get_module,
+    get_spec,
     list_models,
     mediapipe_root,
+    tflite_path,
 )
 
 _LAZY = {
-    "UnknownModelError": "holotune.models.factory",
     "create_model": "holotune.models.factory",
-    "get_spec": "holotune.models.factory",
     "load_graph": "holotune.models.factory",
-    "tflite_path": "holotune.models.factory",
     "TFLiteFormatError": "holotune.models.tflite_graph",
     "read_tflite": "holotune.models.tflite_graph",
     "TFLiteModule": "holotune.models.tflite_module",
 }
 
 __all__ = ["MODEL_SPECS", "MODULE_MODELS", "MODULE_SPECS", "ModelSpec", "ModuleSpec", "OutputSpec",
-           "UnknownModuleError", "get_module", "list_models", "mediapipe_root",
+           "UnknownModelError", "UnknownModuleError", "get_module", "get_spec", "list_models", "mediapipe_root", "tflite_path",
            *_LAZY]
 
 

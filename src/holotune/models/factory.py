@@ -9,32 +9,17 @@ from pathlib import Path
 
 import torch
 
-from holotune.models.spec import MODEL_SPECS, ModelSpec, list_models, mediapipe_root  # noqa: F401  (re-exported)
+from holotune.models.spec import (  # noqa: F401  (re-exported)
+    MODEL_SPECS,
+    ModelSpec,
+    UnknownModelError,
+    get_spec,
+    list_models,
+    mediapipe_root,
+    tflite_path,
+)
 from holotune.models.tflite_graph import TFLiteGraph, read_tflite
 from holotune.models.tflite_module import TFLiteModule
-
-
-class UnknownModelError(KeyError):
-    """A model name that the factory does not know."""
-
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0])
-
-
-def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of model ``name``."""
-    try:
-        return MODEL_SPECS[name]
-    except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}") from None
-
-
-def tflite_path(name: str) -> Path:
-    """Path of model ``name``'s ``.tflite`` file inside the installed mediapipe package."""
-    path = mediapipe_root() / get_spec(name).tflite_path
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: model file of {name!r} is missing from the installed mediapipe (need 0.10.21)")
-    return path
 
 
 def load_graph(name: str) -> TFLiteGraph:

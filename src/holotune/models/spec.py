@@ -308,3 +308,26 @@ def mediapipe_root() -> Path:
     if found is None or not found.submodule_search_locations:
         raise FileNotFoundError("the mediapipe package is not installed; holotune needs mediapipe==0.10.21 for its models")
     return Path(next(iter(found.submodule_search_locations)))
+
+
+class UnknownModelError(KeyError):
+    """A model name that the factory does not know."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of model ``name``."""
+    try:
+        return MODEL_SPECS[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}") from None
+
+
+def tflite_path(name: str) -> Path:
+    """Path of model ``name``'s ``.tflite`` file inside the installed mediapipe package."""
+    path = mediapipe_root() / get_spec(name).tflite_path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file of {name!r} is missing from the installed mediapipe (need 0.10.21)")
+    return path
